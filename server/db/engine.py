@@ -1,0 +1,83 @@
+"""Engines for reads and writes.
+
+SQLite (the embedded default): WAL, ``synchronous=FULL`` so that a 200 means
+durable, one writer connection whose transactions begin ``IMMEDIATE`` (no
+lock upgrade deadlocks), and a pool of readers that each see one snapshot
+per transaction. PostgreSQL: one pooled engine; reads that must be one
+consistent snapshot run at REPEATABLE READ.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import QueuePool
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> Engine:
+    path = make_url(url).database
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        poolclass=QueuePool,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=120,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+    begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+        # Autocommit at the driver level; transactions are begun below, so
+        # that even a read-only transaction holds one snapshot.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+class Database:
+    """``write()`` and ``read()`` give a connection inside a transaction."""
+
+    def __init__(self, url: str, *, read_pool_size: int = 8) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.writer = _sqlite_engine(url, writer=True, pool_size=1)
+            self.reader = _sqlite_engine(url, writer=False, pool_size=read_pool_size)
+        else:
+            self.writer = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self.reader = self.writer.execution_options(isolation_level="REPEATABLE READ")
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        with self.writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.reader.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        self.writer.dispose()
+        if self.reader is not self.writer:
+            self.reader.dispose()

@@ -1,0 +1,1 @@
+"""The protocol engine: pure decisions over plain data (no I/O)."""
