@@ -1,0 +1,51 @@
+"""The Litestar application: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Litestar, get
+from litestar.config.compression import CompressionConfig
+from litestar.openapi import OpenAPIConfig
+
+from server.context import AppContext
+from server.db.engine import Database
+from server.errors import EXCEPTION_HANDLERS
+from server.http import auth as auth_routes
+from server.http import sync as sync_routes
+from server.http.openapi import openapi_document
+from server.settings import Settings
+
+
+@get("/healthz", include_in_schema=False)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    db = db or Database(settings.database_url)
+    ctx = AppContext(settings=settings, db=db)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def _on_startup(app: Litestar) -> None:
+        app.state.ctx = ctx
+
+    def _on_shutdown(_: Litestar) -> None:
+        db.dispose()
+
+    return Litestar(
+        route_handlers=[healthz, openapi_document, *auth_routes.ROUTES, *sync_routes.ROUTES],
+        on_startup=[_on_startup],
+        on_shutdown=[_on_shutdown],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=6),
+        openapi_config=OpenAPIConfig(
+            title="fieldsync",
+            version="1",
+            description="Field sync protocol v1: tablets download routes and upload readings and evidence.",
+            path="/schema/litestar",
+            render_plugins=[],
+        ),
+        request_max_body_size=None,
+    )

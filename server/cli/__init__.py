@@ -1,0 +1,15 @@
+"""The ``fieldsync`` command. Each group lives in its own module of this package."""
+
+from __future__ import annotations
+
+import click
+
+from server.cli.common import cli
+from server.cli import db_cmds, users_cmds  # noqa: F401  (registers commands)
+
+
+def main() -> None:
+    cli(prog_name="fieldsync")
+
+
+__all__ = ["cli", "main", "click"]

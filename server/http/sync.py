@@ -1,0 +1,3 @@
+"""Sync routes: pull (and push, receipts)."""
+
+ROUTES: list = []
