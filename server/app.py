@@ -6,6 +6,7 @@ import logging
 
 from litestar import Litestar, get
 from litestar.config.compression import CompressionConfig
+from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 
 from server.context import AppContext
@@ -48,4 +49,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             render_plugins=[],
         ),
         request_max_body_size=None,
+        # Errors are answered in the protocol's shape; unexpected ones are logged by handle_unexpected.
+        logging_config=LoggingConfig(log_exceptions="never"),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import msgspec
 from litestar import Request, Response
@@ -11,6 +12,7 @@ from litestar.exceptions import HTTPException, NotFoundException, ValidationExce
 from field_schemas.errors import ERROR_STATUS, ErrorBody, ErrorDetail
 
 log = logging.getLogger("fieldsync")
+_PARAMETER = re.compile(r"parameter '([^']+)'")
 _encoder = msgspec.json.Encoder()
 
 
@@ -47,7 +49,12 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response[byte
     if isinstance(exc, NotFoundException):
         return error_response(ApiError("not_found", "No such resource. Check the path."))
     if isinstance(exc, ValidationException):
-        return error_response(ApiError("invalid_request", f"{exc.detail}. Fix the request and send it again."))
+        problems = exc.extra if isinstance(exc.extra, list) else []
+        field = next((p.get("key") for p in problems if isinstance(p, dict) and p.get("key")), None)
+        named = _PARAMETER.search(str(exc.detail))
+        field = field or (named.group(1) if named else None)
+        detail = "; ".join(f"{p.get('key')}: {p.get('message')}" for p in problems if isinstance(p, dict)) or exc.detail
+        return error_response(ApiError("invalid_request", f"{detail}. Fix the request and send it again.", field=field))
     status = exc.status_code
     if status == 405:
         return error_response(ApiError("method_not_allowed", f"{request.method} is not allowed here."))

@@ -24,6 +24,11 @@ from server.db.tables import (
 from sync.scope import SCOPED_KINDS, Key, plan_feed
 
 
+def lock_feed(conn: Connection) -> None:
+    """Serialise feed writers from here to commit, so plans are made from committed state."""
+    conn.execute(update(sync_state).where(sync_state.c.id == 1).values(last_seq=sync_state.c.last_seq))
+
+
 def take_seqs(conn: Connection, n: int) -> range:
     """``n`` fresh sequence numbers; the row lock is held until this transaction ends."""
     last = conn.execute(
@@ -96,6 +101,9 @@ def live_keys(conn: Connection, user_ids: Iterable[str]) -> dict[str, set[Key]]:
 def refresh_users(conn: Connection, user_ids: Iterable[str], now: datetime, touched: Iterable[Key] = ()) -> int:
     """Bring the feeds of these users in line with their work; returns the changes written."""
     users = sorted(set(user_ids))
+    if not users:
+        return 0
+    lock_feed(conn)
     scopes = current_scopes(conn, users)
     live = live_keys(conn, users)
     touched = list(touched)
@@ -107,7 +115,11 @@ def refresh_users(conn: Connection, user_ids: Iterable[str], now: datetime, touc
 def touch(conn: Connection, keys: Iterable[Key], now: datetime) -> int:
     """Re-send changed entities to every tablet that holds them; returns the changes written."""
     by_kind: dict[str, list[str]] = defaultdict(list)
-    for kind, entity_id in set(keys):
+    keys = set(keys)
+    if not keys:
+        return 0
+    lock_feed(conn)
+    for kind, entity_id in keys:
         by_kind[kind].append(entity_id)
     holders: list[tuple[str, str, str]] = []
     for kind, ids in sorted(by_kind.items()):
@@ -127,4 +139,4 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
         yield items[i : i + size]
 
 
-__all__ = ["take_seqs", "write_feed", "current_scopes", "live_keys", "refresh_users", "touch"]
+__all__ = ["lock_feed", "take_seqs", "write_feed", "current_scopes", "live_keys", "refresh_users", "touch"]
