@@ -47,6 +47,8 @@ from server.settings import Settings
 from sync.consumption import ActualRead, expected_band, kwh_text
 from sync.cursor import Cursor, InvalidCursor, decode_cursor, encode_cursor
 
+DEVICE_TOUCH_INTERVAL = timedelta(minutes=1)
+
 Loader = Callable[[Connection, list[str], "PullContext"], dict[str, Any]]
 
 
@@ -107,14 +109,17 @@ def pull(db: Database, settings: Settings, who: Principal, cursor_text: str | No
         has_more = len(rows) > limit
         rows = rows[:limit]
         data = _load(conn, rows, ctx)
+        last_pull_at = conn.execute(select(devices.c.last_pull_at).where(devices.c.id == who.device_id)).scalar()
     changes = []
     for seq, kind, entity_id, op in rows:
         payload = data.get(kind, {}).get(entity_id) if op == "upsert" else None
         # An upsert whose entity vanished is a removal to the tablet.
         changes.append(Change(seq=seq, op="upsert" if payload is not None else "remove", kind=kind, id=entity_id, data=payload))
     next_seq = rows[-1][0] if has_more else max(cursor.seq, last_seq)
-    with db.write() as conn:
-        conn.execute(update(devices).where(devices.c.id == who.device_id).values(last_pull_at=now, last_seen_at=now))
+    # Recorded at most once a minute: a page of a pull should not queue behind the writer.
+    if last_pull_at is None or now - last_pull_at > DEVICE_TOUCH_INTERVAL:
+        with db.write() as conn:
+            conn.execute(update(devices).where(devices.c.id == who.device_id).values(last_pull_at=now, last_seen_at=now))
     return PullResponse(
         cursor=encode_cursor(Cursor(next_seq, cursor.snapshot_until), who.user_id),
         has_more=has_more,
