@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -120,7 +121,15 @@ readings = Table(
     Column("method", String(16), nullable=False),
     Column("source", String(16), nullable=False),
     Column("cycle", String(7), nullable=True),
+    # Field readings: the item that brought them. Imported history has none.
+    Column("op_id", String(36), nullable=True, unique=True),
+    Column("assignment_id", ID, nullable=True),
+    Column("user_id", ID, nullable=True),
+    Column("unable_reason", String(32), nullable=True),
+    # valid | superseded (by a re-read)
+    Column("status", String(16), nullable=False, server_default="valid"),
     Index("ix_readings_meter_id_register_read_at", "meter_id", "register", "read_at"),
+    Index("ix_readings_meter_id_cycle", "meter_id", "cycle"),
 )
 
 users = Table(
@@ -295,4 +304,109 @@ audit_log = Table(
     Column("after", JSON, nullable=True),
     Index("ix_audit_log_entity_entity_id", "entity", "entity_id"),
     Index("ix_audit_log_actor", "actor"),
+)
+
+# One row per pushed batch that stored or answered anything: its receipt.
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", ID, nullable=False),
+    Column("device_id", ID, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("item_count", Integer, nullable=False),
+    Column("stored_count", Integer, nullable=False),
+    Column("response", LargeBinary, nullable=False),
+    Index("ix_batches_device_id_received_at", "device_id", "received_at"),
+)
+
+# Every stored item of every type, keyed by the tablet's op_id (the idempotency key).
+ops = Table(
+    "ops",
+    metadata,
+    Column("op_id", String(36), primary_key=True),
+    Column("batch_id", String(36), nullable=False),
+    Column("user_id", ID, nullable=False),
+    Column("device_id", ID, nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("meter_id", ID, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # accepted | flagged
+    Column("flags", JSON, nullable=False),
+    Column("review_task_id", ID, nullable=True),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("recorded_at_corrected", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("evidence", String(16), nullable=False),  # none | incomplete | complete
+    Column("payload", JSON, nullable=False),
+    Index("ix_ops_device_id_received_at", "device_id", "received_at"),
+    Index("ix_ops_meter_id_received_at", "meter_id", "received_at"),
+    Index("ix_ops_batch_id", "batch_id"),
+    Index("ix_ops_review_task_id", "review_task_id"),
+)
+
+review_tasks = Table(
+    "review_tasks",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("kind", String(16), nullable=False),  # reading | seal | anomaly | theft | inspection | district
+    # open | claimed | pending_approval | resolved
+    Column("status", String(20), nullable=False),
+    Column("priority", Integer, nullable=False),  # 1 first
+    Column("meter_id", ID, nullable=True),
+    Column("district_id", ID, nullable=True),
+    Column("cycle", String(7), nullable=True),
+    Column("flags", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("claimed_by", ID, nullable=True),
+    Column("claimed_at", UTCDateTime, nullable=True),
+    Column("decision", String(16), nullable=True),
+    Column("decision_note", Text, nullable=True),
+    Column("adjustment_kwh", String(32), nullable=True),
+    Column("decided_by", ID, nullable=True),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    Index("ix_review_tasks_status_priority_created_at", "status", "priority", "created_at"),
+    # One unresolved task per meter and cycle collects that meter's flags.
+    Index(
+        "uq_review_tasks_unresolved_meter_cycle",
+        "meter_id",
+        "cycle",
+        unique=True,
+        sqlite_where=text("status <> 'resolved' AND meter_id IS NOT NULL"),
+        postgresql_where=text("status <> 'resolved' AND meter_id IS NOT NULL"),
+    ),
+)
+
+review_task_items = Table(
+    "review_task_items",
+    metadata,
+    Column("task_id", ID, ForeignKey("review_tasks.id"), primary_key=True),
+    Column("op_id", String(36), ForeignKey("ops.op_id"), primary_key=True),
+)
+
+photos = Table(
+    "photos",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("content_type", String(32), nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("taken_at", UTCDateTime, nullable=True),
+    Column("lat", String(32), nullable=True),
+    Column("lon", String(32), nullable=True),
+    Column("orientation", Integer, nullable=True),
+    Column("uploaded_by", ID, nullable=False),
+    Column("device_id", ID, nullable=False),
+    Column("uploaded_at", UTCDateTime, nullable=False),
+)
+
+# Which items name which photos (held or not yet).
+op_photos = Table(
+    "op_photos",
+    metadata,
+    Column("op_id", String(36), ForeignKey("ops.op_id"), primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Index("ix_op_photos_sha256", "sha256"),
 )
