@@ -32,22 +32,25 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(worker_id: str) -> str | None:
-    """A database of this test worker's own, migrated once."""
+def postgres_url(worker_id: str) -> Iterator[str | None]:
+    """A database of this test process's own (test runs may overlap), migrated once, dropped after."""
     if not PG_URL:
-        return None
+        yield None
+        return
     base = make_url(normalise_database_url(PG_URL))
-    name = f"fieldsync_test_{worker_id}"
+    name = f"fieldsync_test_{worker_id}_{os.getpid()}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
     url = base.set(database=name).render_as_string(hide_password=False)
     db = Database(url)
     migrate.upgrade(db)
     db.dispose()
-    return url
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _truncate_postgres(db: Database) -> None:
