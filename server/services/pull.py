@@ -30,6 +30,7 @@ from field_schemas.pull import (
 from server.auth import Principal
 from server.clock import utcnow
 from server.db.engine import Database
+from server.db.queries import recent_reads
 from server.db.tables import (
     assignments,
     customers,
@@ -37,7 +38,6 @@ from server.db.tables import (
     inspection_order_team,
     inspection_orders,
     meters,
-    readings,
     seals,
     sync_feed,
     sync_state,
@@ -63,13 +63,13 @@ class PullContext:
         return datetime.combine(day + timedelta(days=1), time(0), self.tz).astimezone(ZoneInfo("UTC"))
 
 
-def check_schema_version(settings: Settings, version: int, *, pulling: bool) -> None:
+def check_schema_version(settings: Settings, version: int, *, pulling: bool, field: str = "schema_version") -> None:
     if version > settings.schema_current:
         raise ApiError(
             "schema_too_new",
             f"This server speaks schema up to {settings.schema_current}; the app sent {version}. "
             "Ask the station to update the server.",
-            field="schema_version",
+            field=field,
         )
     if pulling and version < settings.schema_min:
         raise ApiError(
@@ -204,7 +204,9 @@ def _load_meters(conn: Connection, ids: list[str], ctx: PullContext) -> dict[str
         .order_by(seals.c.meter_id, seals.c.position)
     ):
         seals_by_meter[s.meter_id].append(SealOnRecord(number=s.number, position=s.position, installed_at=s.installed_at))
-    history = _recent_actual_reads(conn, ids, ctx.settings.thresholds.consumption_intervals + 1)
+    history: dict[tuple[str, str], list[tuple[str, datetime]]] = defaultdict(list)
+    for r in recent_reads(conn, ids, ctx.settings.thresholds.consumption_intervals + 1, actual_only=True):
+        history[(r.meter_id, r.register)].append((r.value, r.read_at))
     due = dict(
         conn.execute(
             select(assignments.c.meter_id, func.max(assignments.c.due_until))
@@ -230,30 +232,6 @@ def _load_meters(conn: Connection, ids: list[str], ctx: PullContext) -> dict[str
             seals=seals_by_meter[m.id],
         )
     return out
-
-
-def _recent_actual_reads(conn: Connection, meter_ids: list[str], per_register: int) -> dict[tuple[str, str], list[tuple[str, datetime]]]:
-    ranked = (
-        select(
-            readings.c.meter_id, readings.c.register, readings.c.value, readings.c.read_at,
-            func.row_number().over(
-                partition_by=(readings.c.meter_id, readings.c.register), order_by=readings.c.read_at.desc()
-            ).label("rank"),
-        )
-        .where(readings.c.meter_id.in_(meter_ids), readings.c.method == "actual", readings.c.value.is_not(None))
-        .subquery()
-    )
-    out: dict[tuple[str, str], list[tuple[str, datetime]]] = defaultdict(list)
-    for r in conn.execute(select(ranked).where(ranked.c.rank <= per_register)):
-        out[(r.meter_id, r.register)].append((r.value, _utc(r.read_at)))
-    return out
-
-
-def _utc(value: datetime) -> datetime:
-    # Values read through a subquery bypass the column type's conversion.
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo("UTC"))
 
 
 LOADERS: dict[str, Loader] = {

@@ -1,0 +1,204 @@
+"""Push (PROTOCOL §5): judge a batch against the ledger and store it in one transaction.
+
+The answer is encoded once, stored as the batch's receipt, and sent only
+after the commit. A resent batch is judged again: its stored items answer
+``duplicate`` with their first verdict, nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import msgspec
+from sqlalchemy import Connection, and_, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from field_schemas import push as wire
+from server.auth import Principal
+from server.clock import utcnow
+from server.db.audit import audit_many
+from server.db.engine import Database
+from server.db.tables import (
+    batches,
+    devices,
+    op_photos,
+    ops,
+    photos,
+    readings,
+    review_task_items,
+    review_tasks,
+    seals,
+    users,
+)
+from server.errors import ApiError
+from server.services import feed
+from server.services.pull import check_schema_version
+from server.services.push_ledger import fetch_held_photos, fetch_ledger, fetch_open_tasks, fetch_stored
+from server.settings import Settings
+from sync.ledger import BatchContext, UserView
+from sync.push import BatchPlan, clock_skew_s, plan_batch
+
+_encoder = msgspec.json.Encoder()
+FIELD_ROLES = ("reader", "inspector")
+
+
+def new_task_id() -> str:
+    return f"rt-{uuid.uuid4().hex[:16]}"
+
+
+def check_request(settings: Settings, who: Principal, req: wire.PushRequest) -> None:
+    """Refusals of the whole request, before anything is read or written."""
+    if not who.has(*FIELD_ROLES):
+        raise ApiError("forbidden", "Only readers and inspectors push field items.")
+    if req.device_id != who.device_id:
+        raise ApiError(
+            "device_mismatch",
+            f"This token belongs to device {who.device_id}, the batch names {req.device_id}. Log in on this device.",
+            field="$.device_id",
+        )
+    # Old apps may still upload (upload-only mode): only a newer schema is refused.
+    check_schema_version(settings, req.schema_version, pulling=False, field="$.schema_version")
+    if len(req.items) > settings.max_batch_items:
+        raise ApiError(
+            "batch_too_large",
+            f"A batch holds at most {settings.max_batch_items} items; this one has {len(req.items)}. "
+            "Split it and send the parts.",
+        )
+
+
+def push(db: Database, settings: Settings, who: Principal, req: wire.PushRequest) -> bytes:
+    check_request(settings, who, req)
+    try:
+        return _push_once(db, settings, who, req)
+    except IntegrityError:
+        # The same items committed meanwhile by a concurrent copy of this batch
+        # (PostgreSQL waits for it, then reports the clash): judge again, now as duplicates.
+        return _push_once(db, settings, who, req)
+
+
+def _push_once(db: Database, settings: Settings, who: Principal, req: wire.PushRequest) -> bytes:
+    now = utcnow()
+    skew = clock_skew_s(req.sent_at, now)
+    op_ids = [i.op_id for i in req.items]
+    meter_ids = sorted({i.meter_id for i in req.items})
+    with db.write() as conn:
+        submitter = conn.execute(select(users.c.id, users.c.roles, users.c.active).where(users.c.id == who.user_id)).one()
+        ctx = BatchContext(now=now, skew_s=skew, station_tz=settings.station_timezone,
+                           submitter=UserView(submitter.id, frozenset(submitter.roles), submitter.active),
+                           thresholds=settings.thresholds)
+        plan = plan_batch(
+            req, ctx=ctx,
+            ledger=fetch_ledger(conn, req.items, who.user_id, settings.thresholds),
+            stored=fetch_stored(conn, op_ids),
+            open_tasks=fetch_open_tasks(conn, meter_ids),
+            held_photos=fetch_held_photos(conn, req.items),
+            device_id=who.device_id,
+            new_task_id=new_task_id,
+        )
+        write_plan(conn, plan, who.user_id, now)
+        response = wire.PushResponse(
+            batch_id=req.batch_id, server_time=now, clock_skew_s=skew, results=plan.results,
+            missing_photos=missing_photos(conn, who.user_id),
+        )
+        body = _encoder.encode(response)
+        _save_receipt(conn, req, who, now, plan, body)
+        conn.execute(update(devices).where(devices.c.id == who.device_id).values(last_push_at=now, last_seen_at=now))
+        feed.touch(conn, [("meter", m) for m in plan.touched_meters], now)
+    return body
+
+
+def write_plan(conn: Connection, plan: BatchPlan, actor: str, now: datetime) -> None:
+    """The plan's rows, a statement per table, whatever the batch size."""
+    if plan.ops:
+        conn.execute(insert(ops), plan.ops)
+    if plan.superseded:
+        conn.execute(
+            update(readings)
+            .where(and_(readings.c.meter_id == bindparam("m"), readings.c.register == bindparam("r"),
+                        readings.c.cycle == bindparam("c"), readings.c.status == "valid"))
+            .values(status="superseded"),
+            [{"m": m, "r": r, "c": c} for m, r, c in plan.superseded],
+        )
+    if plan.readings:
+        conn.execute(insert(readings), plan.readings)
+    _write_seals(conn, plan, now)
+    new = [t for t in plan.tasks.values() if t.is_new]
+    changed = [t for t in plan.tasks.values() if t.changed and not t.is_new]
+    if new:
+        keys = {t.id: k for k, t in plan.tasks.items()}
+        conn.execute(insert(review_tasks), [
+            {"id": t.id, "kind": t.kind, "status": "open", "priority": t.priority, "meter_id": keys[t.id][0],
+             "district_id": t.district_id, "cycle": keys[t.id][1], "flags": t.flags,
+             "created_at": now, "updated_at": now}
+            for t in new
+        ])
+        audit_many(conn, ({"at": now, "actor": actor, "action": "task.create", "entity": "review_task",
+                           "entity_id": t.id, "after": {"kind": t.kind, "flags": [f["code"] for f in t.flags]}}
+                          for t in new))
+    if changed:
+        conn.execute(
+            update(review_tasks).where(review_tasks.c.id == bindparam("tid"))
+            .values(flags=bindparam("f"), kind=bindparam("k"), priority=bindparam("p"), updated_at=now),
+            [{"tid": t.id, "f": t.flags, "k": t.kind, "p": t.priority} for t in changed],
+        )
+    if plan.task_items:
+        conn.execute(insert(review_task_items), plan.task_items)
+    if plan.op_photos:
+        conn.execute(insert(op_photos), plan.op_photos)
+
+
+def _write_seals(conn: Connection, plan: BatchPlan, now: datetime) -> None:
+    if plan.seal_removals:
+        conn.execute(
+            update(seals)
+            .where(and_(seals.c.meter_id == bindparam("m"), seals.c.position == bindparam("p"),
+                        seals.c.removed_at.is_(None)))
+            .values(removed_at=bindparam("at"), removed_by=bindparam("by"), removal_reason=bindparam("why")),
+            [{"m": r["meter_id"], "p": r["position"], "at": r["at"], "by": r["by"],
+              "why": "replaced" if r["reason"] == "installed" else "removed"} for r in plan.seal_removals],
+        )
+    if plan.seal_installs:
+        conn.execute(insert(seals), plan.seal_installs)
+    changes = [("seal.remove", r["meter_id"], {"position": r["position"]}, r["by"]) for r in plan.seal_removals]
+    changes += [("seal.install", r["meter_id"], {"position": r["position"], "number": r["number"]}, r["installed_by"])
+                for r in plan.seal_installs]
+    audit_many(conn, ({"at": now, "actor": by, "action": action, "entity": "meter", "entity_id": meter_id,
+                       "after": after} for action, meter_id, after, by in changes))
+
+
+def missing_photos(conn: Connection, user_id: str) -> list[str]:
+    """Every photo named by this user's items that the server does not hold yet."""
+    rows = conn.execute(
+        select(op_photos.c.sha256).distinct()
+        .join(ops, ops.c.op_id == op_photos.c.op_id)
+        .outerjoin(photos, photos.c.sha256 == op_photos.c.sha256)
+        .where(ops.c.user_id == user_id, photos.c.sha256.is_(None))
+        .order_by(op_photos.c.sha256)
+    ).scalars().all()
+    return list(rows)
+
+
+def _save_receipt(conn: Connection, req: wire.PushRequest, who: Principal, now: datetime, plan: BatchPlan,
+                  body: bytes) -> None:
+    values = {"id": req.batch_id, "user_id": who.user_id, "device_id": who.device_id, "received_at": now,
+              "item_count": len(req.items), "stored_count": plan.stored, "response": body}
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(batches).values(**values)
+    # A resent batch keeps its first receipt's owner; its latest answer is the receipt.
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=[batches.c.id],
+        set_={"response": stmt.excluded.response, "received_at": stmt.excluded.received_at},
+        where=batches.c.user_id == who.user_id,
+    ))
+
+
+def receipt(db: Database, who: Principal, batch_id: str) -> bytes:
+    with db.read() as conn:
+        body = conn.execute(
+            select(batches.c.response).where(batches.c.id == batch_id, batches.c.user_id == who.user_id)
+        ).scalar()
+    if body is None:
+        raise ApiError("not_found", "No committed batch with this id is yours. Resend the batch: nothing is stored twice.")
+    return bytes(body)
