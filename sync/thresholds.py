@@ -30,3 +30,4 @@ class Thresholds:
     inspect_days_a: int = 7
     inspect_days_b: int = 31
     inspect_days_c: int = 92
+    value_max_fraction_digits: int = 4
