@@ -365,6 +365,10 @@ review_tasks = Table(
     Column("decision_note", Text, nullable=True),
     Column("adjustment_kwh", String(32), nullable=True),
     Column("decided_by", ID, nullable=True),
+    Column("decided_at", UTCDateTime, nullable=True),
+    Column("decision_team", JSON, nullable=True),
+    Column("approved_by", ID, nullable=True),
+    Column("approval_note", Text, nullable=True),
     Column("resolved_at", UTCDateTime, nullable=True),
     Index("ix_review_tasks_status_priority_created_at", "status", "priority", "created_at"),
     # One unresolved task per meter and cycle collects that meter's flags.
@@ -375,6 +379,16 @@ review_tasks = Table(
         unique=True,
         sqlite_where=text("status <> 'resolved' AND meter_id IS NOT NULL"),
         postgresql_where=text("status <> 'resolved' AND meter_id IS NOT NULL"),
+    ),
+    # District tasks (line loss, imbalance): one unresolved per district, month and kind.
+    Index(
+        "uq_review_tasks_unresolved_district_cycle_kind",
+        "district_id",
+        "cycle",
+        "kind",
+        unique=True,
+        sqlite_where=text("status <> 'resolved' AND meter_id IS NULL"),
+        postgresql_where=text("status <> 'resolved' AND meter_id IS NULL"),
     ),
 )
 
@@ -409,4 +423,33 @@ op_photos = Table(
     Column("op_id", String(36), ForeignKey("ops.op_id"), primary_key=True),
     Column("sha256", String(64), primary_key=True),
     Index("ix_op_photos_sha256", "sha256"),
+)
+
+# Resumable photo uploads (tus conventions). The bytes live in the photo store
+# as parts, so any app server can take the next chunk.
+photo_uploads = Table(
+    "photo_uploads",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("user_id", ID, nullable=False),
+    Column("device_id", ID, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_photo_uploads_expires_at", "expires_at"),
+)
+
+# A final review decision, delivered to each user whose items the task holds.
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, nullable=False),
+    Column("task_id", ID, ForeignKey("review_tasks.id"), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("op_ids", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_outcomes_user_id", "user_id"),
 )

@@ -134,9 +134,17 @@ def touch(conn: Connection, keys: Iterable[Key], now: datetime) -> int:
     return len(holders)
 
 
+def deliver(conn: Connection, user_kind_ids: Iterable[tuple[str, str, str]], now: datetime) -> None:
+    """Send entities outside any scope (outcomes) to these users: ``(user_id, kind, entity_id)``."""
+    rows = sorted(set(user_kind_ids))
+    if rows:
+        lock_feed(conn)
+        write_feed(conn, [(u, k, e, "upsert") for u, k, e in rows], now)
+
+
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
 
-__all__ = ["lock_feed", "take_seqs", "write_feed", "current_scopes", "live_keys", "refresh_users", "touch"]
+__all__ = ["lock_feed", "take_seqs", "write_feed", "current_scopes", "live_keys", "refresh_users", "touch", "deliver"]

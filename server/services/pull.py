@@ -24,6 +24,7 @@ from field_schemas.pull import (
     LastReading,
     Location,
     MeterData,
+    OutcomeData,
     PullResponse,
     SealOnRecord,
 )
@@ -38,6 +39,7 @@ from server.db.tables import (
     inspection_order_team,
     inspection_orders,
     meters,
+    outcomes,
     seals,
     sync_feed,
     sync_state,
@@ -234,7 +236,13 @@ def _load_meters(conn: Connection, ids: list[str], ctx: PullContext) -> dict[str
     return out
 
 
+def _load_outcomes(conn: Connection, ids: list[str], ctx: PullContext) -> dict[str, Any]:
+    rows = conn.execute(select(outcomes).where(outcomes.c.id.in_(ids), outcomes.c.user_id == ctx.user_id)).all()
+    return {r.id: OutcomeData(op_ids=list(r.op_ids), task_id=r.task_id, decision=r.decision, note=r.note) for r in rows}
+
+
 LOADERS: dict[str, Loader] = {
+    "outcome": _load_outcomes,
     "assignment": _load_assignments,
     "meter": _load_meters,
     "customer": _load_customers,
