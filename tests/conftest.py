@@ -22,6 +22,20 @@ PG_URL = os.environ.get("FIELDSYNC_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
 
 
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing():
+    """Argon2 at its production cost takes a good part of a second on a busy 2-core machine;
+    the tests log in hundreds of times. The same algorithm at a low cost keeps them honest."""
+    from argon2 import PasswordHasher
+
+    from server import auth
+
+    saved = auth._hasher
+    auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    auth._hasher = saved
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "fieldsync.db"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,10 +30,10 @@ def _throttle_state(conn: Connection, username: str) -> auth.ThrottleState | Non
 
 
 def _rate_limited(wait: timedelta) -> ApiError:
-    seconds = max(1, int(wait.total_seconds()) + 1)
+    seconds = max(1, math.ceil(wait.total_seconds()))
     return ApiError(
         "rate_limited",
-        f"Too many failed logins for this user. Try again in {seconds // 60 + 1} minutes.",
+        f"Too many failed logins for this user. Try again in {math.ceil(seconds / 60)} minutes.",
         headers={"Retry-After": str(seconds)},
     )
 
