@@ -120,3 +120,19 @@ def client(settings: Settings, db: Database):
 def worker_id(request: pytest.FixtureRequest) -> str:
     """The xdist worker's name, or 'main' without xdist."""
     return getattr(request.config, "workerinput", {}).get("workerid", "main")
+
+
+@pytest.fixture
+def run(settings: Settings, monkeypatch: pytest.MonkeyPatch):
+    """``run("ledger", "import", path)``: the ``fieldsync`` command against the test database."""
+    from click.testing import CliRunner
+
+    from server.cli import cli
+
+    monkeypatch.setenv("FIELDSYNC_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("FIELDSYNC_DATA_DIR", str(settings.data_dir))
+
+    def invoke(*args: str, stdin: str | None = None):
+        return CliRunner().invoke(cli, list(args), input=stdin, catch_exceptions=False)
+
+    return invoke

@@ -6,10 +6,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import event, func, insert, select, update
 
-from server.cli import cli
 from server.db.tables import audit_log, customers, districts, meters, readings, routes, seals, sync_feed, sync_state
 from server.services import ledger
 from sync.ledger_csv import METER_COLUMNS
@@ -257,17 +255,6 @@ def test_new_readings_are_resent_with_their_meter(db, settings):
 
 
 # -- the command ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def run(settings, monkeypatch):
-    monkeypatch.setenv("FIELDSYNC_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("FIELDSYNC_DATA_DIR", str(settings.data_dir))
-
-    def invoke(*args: str, stdin: str | None = None):
-        return CliRunner().invoke(cli, list(args), input=stdin, catch_exceptions=False)
-
-    return invoke
 
 
 def test_the_command_imports_a_file_and_says_what_changed(run):

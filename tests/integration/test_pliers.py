@@ -5,10 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import select, update
 
-from server.cli import cli
 from server.db.tables import audit_log, pliers_history, users
 from server.errors import ApiError
 from server.services import pliers as register
@@ -26,17 +24,6 @@ def staff(db):
     for username, role in STAFF.items():
         add_user(db, username, role)
     return STAFF
-
-
-@pytest.fixture
-def run(settings, monkeypatch):
-    monkeypatch.setenv("FIELDSYNC_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("FIELDSYNC_DATA_DIR", str(settings.data_dir))
-
-    def invoke(*args: str):
-        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-    return invoke
 
 
 @pytest.fixture
