@@ -13,6 +13,7 @@ from server.context import AppContext
 from server.db.engine import Database
 from server.errors import EXCEPTION_HANDLERS
 from server.http import auth as auth_routes
+from server.http import devices as device_routes
 from server.http import pliers as pliers_routes
 from server.http import sync as sync_routes
 from server.http.openapi import openapi_document
@@ -37,7 +38,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         db.dispose()
 
     return Litestar(
-        route_handlers=[healthz, openapi_document, *auth_routes.ROUTES, *sync_routes.ROUTES, *pliers_routes.ROUTES],
+        route_handlers=[healthz, openapi_document, *auth_routes.ROUTES, *sync_routes.ROUTES, *pliers_routes.ROUTES,
+                        *device_routes.ROUTES],
         on_startup=[_on_startup],
         on_shutdown=[_on_shutdown],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
