@@ -17,11 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Mapping
+from typing import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from sync.consumption import ActualRead
 from sync.thresholds import Thresholds
+
+
+def primary_register(registers: Sequence[str]) -> str:
+    """The register that stands for the whole meter: "total" when it has one."""
+    return "total" if "total" in registers else registers[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +84,7 @@ class MeterView:
 
     @property
     def primary_register(self) -> str:
-        """The register that stands for the whole meter: "total" when it has one."""
-        return "total" if "total" in self.registers else self.registers[0]
+        return primary_register(self.registers)
 
     @property
     def register_range(self) -> Decimal:

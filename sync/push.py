@@ -25,7 +25,6 @@ from sync.rules import judge_item
 from sync.rules_types import (
     AnomalyItem,
     CustomerAck,
-    Flag,
     InspectionItem,
     Item,
     Location,

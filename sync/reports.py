@@ -33,11 +33,6 @@ def shift_month(month: str, months: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-def main_register(registers: Sequence[str]) -> str:
-    """The register that stands for the whole meter: "total" when it has one."""
-    return "total" if "total" in registers else registers[0]
-
-
 def loss_rate_pct(supply: Decimal, sales: Decimal) -> Decimal:
     """(supply − sales) / supply in percent; supply must be positive."""
     return (supply - sales) / supply * HUNDRED

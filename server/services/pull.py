@@ -47,6 +47,7 @@ from server.db.tables import (
 from server.errors import ApiError
 from server.settings import Settings
 from sync.consumption import ActualRead, expected_band, kwh_text
+from sync.ledger import primary_register
 from sync.cursor import Cursor, InvalidCursor, decode_cursor, encode_cursor
 
 DEVICE_TOUCH_INTERVAL = timedelta(minutes=1)
@@ -187,10 +188,6 @@ def _load_orders(conn: Connection, ids: list[str], ctx: PullContext) -> dict[str
         for r in rows
         if ctx.user_id in team[r.id]
     }
-
-
-def primary_register(registers: list[str]) -> str:
-    return "total" if "total" in registers else registers[0]
 
 
 def _load_meters(conn: Connection, ids: list[str], ctx: PullContext) -> dict[str, Any]:

@@ -24,7 +24,9 @@ from server.db.tables import (
     users,
 )
 from sync.consumption import ActualRead, register_advance
-from sync.ledger import AssignmentView, BatchLedger, CycleRead, MeterView, PliersIssue, PliersView, SealView, UserView
+from sync.ledger import (
+    AssignmentView, BatchLedger, CycleRead, MeterView, PliersIssue, PliersView, SealView, UserView, primary_register,
+)
 from sync.push import OpenTask, StoredOp, named_photos
 from sync.thresholds import Thresholds
 
@@ -74,7 +76,7 @@ def _meters(conn: Connection, meter_ids: list[str], reads: list[RecentRead]) -> 
         for r in mine:
             if r.method == "actual" and r.value is not None:
                 history[r.register] = (*history.get(r.register, ()), ActualRead(Decimal(r.value), r.read_at))
-        primary = "total" if "total" in m.registers else m.registers[0]
+        primary = primary_register(m.registers)
         out[m.id] = MeterView(
             id=m.id, customer_id=m.customer_id, route_id=m.route_id, district_id=m.district_id, category=m.category,
             customer_class=m.customer_class, multiplier=multiplier, dials=m.dials, registers=tuple(m.registers),

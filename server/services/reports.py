@@ -38,6 +38,7 @@ from server.services.cycles import CYCLE_PATTERN
 from server.services.push import new_task_id
 from server.settings import Settings
 from sync.consumption import kwh_text
+from sync.ledger import primary_register
 from sync.reports import (
     PHASE_REGISTERS,
     CustomerInspection,
@@ -48,7 +49,7 @@ from sync.reports import (
     district_line_loss,
     first_cycle_needed,
     inspection_days,
-    main_register,
+
     overdue_by_class,
     read_rates,
 )
@@ -83,7 +84,7 @@ def _district_data(conn: Connection, month: str, settings: Settings) -> list[Dis
         .outerjoin(customers, customers.c.id == meters.c.customer_id)
         .where(in_service).order_by(meters.c.id)
     ).all()
-    wanted_registers = {main_register(m.registers) for m in meter_rows} | set(PHASE_REGISTERS)
+    wanted_registers = {primary_register(m.registers) for m in meter_rows} | set(PHASE_REGISTERS)
     values: dict[str, dict[tuple[str, str], Decimal]] = defaultdict(dict)
     for meter_id, register, cycle, value in conn.execute(
         select(readings.c.meter_id, readings.c.register, readings.c.cycle, readings.c.value)
@@ -98,7 +99,7 @@ def _district_data(conn: Connection, month: str, settings: Settings) -> list[Dis
     own: dict[str, list[MeterMonths]] = defaultdict(list)
     customer_meters: dict[str, list[CustomerMeter]] = defaultdict(list)
     for m in meter_rows:
-        register = main_register(m.registers)
+        register = primary_register(m.registers)
         reads = MeterMonths(m.id, Decimal(m.multiplier), m.dials,
                             {cycle: v for (r, cycle), v in values[m.id].items() if r == register})
         if m.category == "district_meter":

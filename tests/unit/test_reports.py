@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sync.ledger import primary_register
 from sync.reports import (
     CustomerInspection,
     CustomerMeter,
@@ -18,7 +19,7 @@ from sync.reports import (
     days_overdue,
     district_line_loss,
     loss_rate_pct,
-    main_register,
+
     month_loss,
     moved_beyond,
     overdue_by_class,
@@ -68,8 +69,8 @@ def test_months_move_across_years(month, by, expected):
 
 
 def test_the_total_register_stands_for_the_meter_when_there_is_one():
-    assert main_register(["peak", "valley", "total"]) == "total"
-    assert main_register(["import", "export"]) == "import"
+    assert primary_register(["peak", "valley", "total"]) == "total"
+    assert primary_register(["import", "export"]) == "import"
 
 
 def test_month_consumption_is_the_advance_times_the_multiplier():
