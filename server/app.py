@@ -12,9 +12,11 @@ from litestar.openapi import OpenAPIConfig
 from server.context import AppContext
 from server.db.engine import Database
 from server.errors import EXCEPTION_HANDLERS
+from server.http import audit as audit_routes
 from server.http import auth as auth_routes
 from server.http import devices as device_routes
 from server.http import pliers as pliers_routes
+from server.http import review as review_routes
 from server.http import reports as report_routes
 from server.http import sync as sync_routes
 from server.http.openapi import openapi_document
@@ -40,7 +42,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     return Litestar(
         route_handlers=[healthz, openapi_document, *auth_routes.ROUTES, *sync_routes.ROUTES, *pliers_routes.ROUTES,
-                        *report_routes.ROUTES, *device_routes.ROUTES],
+                        *report_routes.ROUTES, *review_routes.ROUTES, *audit_routes.ROUTES,
+                        *device_routes.ROUTES],
         on_startup=[_on_startup],
         on_shutdown=[_on_shutdown],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

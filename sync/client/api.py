@@ -118,6 +118,11 @@ class Api:
                 return None
             raise
 
+    def device_items(self, device_id: str, cursor: str | None = None, limit: int = 500) -> dict:
+        """An admin's or supervisor's page of the items stored from ``device_id``."""
+        params: dict[str, str | int] = {"limit": limit} | ({"cursor": cursor} if cursor else {})
+        return msgspec.json.decode(self._send("GET", f"/devices/{device_id}/items", params=params).content)
+
     # -- photos --------------------------------------------------------------------------------
 
     def photo_held(self, sha256: str) -> bool:
