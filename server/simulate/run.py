@@ -225,32 +225,45 @@ def _log_in_and_pull(tablet: Tablet, gate: threading.Semaphore) -> None:
         raise SimulationError(f"{tablet.device_id} could not pull its work: {report.stopped}")
 
 
-def _shift(options: Options, tablets: list[Tablet], rng: Random) -> None:
-    now = datetime.now(timezone.utc)
-    tz = ZoneInfo(options.station_timezone)
-    gate = threading.Semaphore(LOGINS_AT_ONCE)
-    seeds = {t.device_id: Random(rng.random()) for t in tablets}
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda t: _log_in_and_pull(t, gate), tablets))
-    readers = [t for t in tablets if not t.team]
+def _read_route(options: Options, tablet: Tablet, rng: Random, now: datetime, gate: threading.Semaphore) -> None:
+    _log_in_and_pull(tablet, gate)
+    assignments = tablet.client.outbox.pulled("assignment")
+    if not assignments:
+        raise SimulationError(f"{tablet.username} has no open assignment: open a cycle (fieldsync demo does)")
+    tablet.shift = reader_shift(
+        rng, tablet.client.record, _photographer(options, tablet, rng), assignments,
+        tablet.client.outbox.pulled("meter"), readings=options.readings_per_tablet,
+        photos=options.photos_per_tablet, anomaly_rate=options.anomaly_rate, now=now,
+        station_tz=ZoneInfo(options.station_timezone),
+    )
+
+
+def _unread_meters(readers: list[Tablet]) -> list[dict[str, Any]]:
+    """Meters the readers pulled but did not read today: the inspectors' beat."""
     spare: list[dict[str, Any]] = []
     for t in readers:
-        meters = t.client.outbox.pulled("meter")
-        assignments = t.client.outbox.pulled("assignment")
-        if not assignments:
-            raise SimulationError(f"{t.username} has no open assignment: open a cycle (fieldsync demo does)")
-        t.shift = reader_shift(seeds[t.device_id], t.client.record, _photographer(options, t, seeds[t.device_id]),
-                               assignments, meters, readings=options.readings_per_tablet,
-                               photos=options.photos_per_tablet, anomaly_rate=options.anomaly_rate,
-                               now=now, station_tz=tz)
         read = {i.meter_id for i in t.client.outbox.items()}
-        spare += [m for m_id, m in sorted(meters.items()) if m_id not in read]
+        spare += [m for m_id, m in sorted(t.client.outbox.pulled("meter").items()) if m_id not in read]
+    return spare
+
+
+def _shift(options: Options, tablets: list[Tablet], rng: Random) -> None:
+    """Every tablet logs in, pulls and records its shift, several at a time (recording is disk-bound)."""
+    now = datetime.now(timezone.utc)
+    gate = threading.Semaphore(LOGINS_AT_ONCE)
+    seeds = {t.device_id: Random(rng.random()) for t in tablets}
+    readers = [t for t in tablets if not t.team]
     teams = [t for t in tablets if t.team]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda t: _read_route(options, t, seeds[t.device_id], now, gate), readers))
+        list(pool.map(lambda t: _log_in_and_pull(t, gate), teams))
+    spare = _unread_meters(readers)
     per_team = options.checks_per_team or max(1, len(readers) // 10)
     for k, t in enumerate(teams):
         mine = spare[k::max(1, len(teams))][:per_team]
-        t.shift = theft_checks(seeds[t.device_id], t.client.record, _photographer(options, t, seeds[t.device_id]),
-                               mine, team=t.team, pliers_id=t.pliers_id, now=now, station_tz=tz,
+        rng_t = seeds[t.device_id]
+        t.shift = theft_checks(rng_t, t.client.record, _photographer(options, t, rng_t), mine, team=t.team,
+                               pliers_id=t.pliers_id, now=now, station_tz=ZoneInfo(options.station_timezone),
                                seal_prefix=f"SIM{options.seed % 1000:03d}{k}-")
 
 

@@ -1,0 +1,241 @@
+"""The end-of-shift rush: N tablets × readings and photos, all syncing at once, measured.
+
+Builds one demo station big enough for the largest size (``fieldsync demo``'s
+generator: one route a reader, every route at least --readings meters), then
+for each size runs on a fresh copy of it (a copied SQLite file, or a
+PostgreSQL database made from the template, dropped afterwards):
+
+- ``fieldsync serve`` as a child process on a free loopback port;
+- ``fieldsync simulate``'s driver: N readers and two inspector pairs record
+  their shift, then sync at once; every outbox is reconciled against the
+  server's stored items;
+- items per second over the rush (photos and the final pull included), batch
+  latency p50 / p99, the server's peak RSS (VmHWM), requests that failed on a
+  database lock (from the server's log: must be 0);
+- the raw baseline in the same database: executemany of as many rows into a
+  scratch copy of the readings table, 500-row transactions; the ratio is
+  items per second ÷ raw rows per second.
+
+    .venv/bin/python bench/end_of_shift.py [--database-url URL] [--sizes 50,100,200]
+        [--readings 300] [--photos 5] [--seed 1] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from random import Random
+from typing import Any, Iterator
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.engine import make_url
+
+from common import LocalServer  # bench/, on the path when run as a script
+from push import own_database, scratch_copy_of_readings
+from server.db import migrate
+from server.db.engine import Database
+from server.db.tables import assignments
+from server.demo import create_demo_station
+from server.demo.ledger import plan_station
+from server.settings import Settings, normalise_database_url
+from server.simulate.run import Options, run_simulation
+from server.simulate.summary import figures as simulation_figures
+
+DEFAULT_SIZES = (50, 100, 200)
+RAW_BATCH = 500
+SCRATCH_TABLE = "bench_end_of_shift_raw"
+LOCK_ERROR = re.compile(r"database is locked|database table is locked|deadlock detected|lock timeout|"
+                        r"LockNotAvailable|could not obtain lock", re.IGNORECASE)
+LOG_RECORD = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d|INFO:|WARNING:|ERROR:)")
+
+
+# -- the station ------------------------------------------------------------------------------------
+
+
+def meters_for(routes: int, readings: int, seed: int, today) -> int:
+    """The fewest customer meters (in 5 % steps) for which every route holds ``readings`` of them."""
+    wanted = math.ceil(routes * readings / 0.7)
+    for _ in range(40):
+        station = plan_station(Random(f"{seed}:ledger"), routes, wanted, today)
+        per_route: dict[str, int] = {}
+        for m in station.meters:
+            per_route[m.route.id] = per_route.get(m.route.id, 0) + (not m.is_district_meter)
+        if min(per_route.values()) >= readings:
+            return wanted
+        wanted = math.ceil(wanted * 1.05)
+    raise SystemExit(f"no station of {routes} routes gives every route {readings} meters")
+
+
+def build_template(settings: Settings, routes: int, readings: int, seed: int) -> dict[str, Any]:
+    today = datetime.now(ZoneInfo(settings.station_timezone)).date()
+    n_meters = meters_for(routes, readings, seed, today)
+    db = Database(settings.database_url)
+    try:
+        migrate.upgrade(db)
+        began = time.perf_counter()
+        report = create_demo_station(db, settings, seed=seed, routes=routes, meters=n_meters, progress=True)
+    finally:
+        db.dispose()
+    return {"routes": report.routes, "meters": report.meters, "history_readings": report.readings,
+            "station_build_s": round(time.perf_counter() - began, 1)}
+
+
+@contextmanager
+def station_copy(template_url: str, data_dir: Path, label: str) -> Iterator[str]:
+    """A fresh copy of the template station: a copied SQLite file, or a PostgreSQL database made from it."""
+    if template_url.startswith("sqlite"):
+        data_dir.mkdir(parents=True)
+        target = data_dir / "fieldsync.db"
+        with sqlite3.connect(make_url(template_url).database) as source, sqlite3.connect(target) as copy:
+            source.backup(copy)  # the WAL's pages included
+        try:
+            yield f"sqlite:///{target}"
+        finally:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        return
+    url = make_url(normalise_database_url(template_url))
+    name = f"{url.database}_{label}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{url.database}"'))
+        data_dir.mkdir(parents=True)
+        try:
+            yield url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            shutil.rmtree(data_dir, ignore_errors=True)
+    finally:
+        admin.dispose()
+
+
+# -- one size ------------------------------------------------------------------------------------
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return round(int(found.group(1)) / 1024, 1) if found else None
+
+
+def lock_failures(log_path: Path) -> int:
+    """Log records (a line and its traceback) of the server that mention a database lock."""
+    failures, record = 0, ""
+    for line in log_path.read_text(errors="replace").splitlines() + ["INFO: end"]:
+        if LOG_RECORD.match(line):
+            failures += bool(LOCK_ERROR.search(record))
+            record = ""
+        record += line + "\n"
+    return failures
+
+
+def measure_raw(database_url: str, rows: int) -> dict[str, Any]:
+    """executemany of ``rows`` field readings into a scratch copy of the readings table, RAW_BATCH a transaction."""
+    db = Database(database_url)
+    scratch = scratch_copy_of_readings(SCRATCH_TABLE)
+    try:
+        with db.read() as conn:
+            due = conn.execute(select(assignments.c.meter_id, assignments.c.id, assignments.c.cycle,
+                                      assignments.c.user_id).limit(rows)).all()
+        at = datetime.now(timezone.utc)
+        values = [{"meter_id": d.meter_id, "register": "total", "value": f"{1000 + i % 997}.0", "read_at": at,
+                   "method": "actual", "source": "field", "cycle": d.cycle, "op_id": str(uuid.uuid4()),
+                   "assignment_id": d.id, "user_id": d.user_id, "unable_reason": None, "status": "valid"}
+                  for i, d in zip(range(rows), _cycle(due))]
+        with db.write() as conn:
+            scratch.create(conn)
+        began = time.perf_counter()
+        for start in range(0, len(values), RAW_BATCH):
+            with db.write() as conn:
+                conn.execute(insert(scratch), values[start:start + RAW_BATCH])
+        seconds = time.perf_counter() - began
+        with db.write() as conn:
+            scratch.drop(conn)
+    finally:
+        db.dispose()
+    return {"raw_rows": len(values), "raw_s": round(seconds, 3), "raw_rows_per_s": round(len(values) / seconds, 1)}
+
+
+def _cycle(rows: list) -> Iterator:
+    while True:
+        yield from rows
+
+
+def run_size(template_url: str, work: Path, tablets: int, args: argparse.Namespace) -> dict[str, Any]:
+    with station_copy(template_url, work / f"size-{tablets}", f"s{tablets}") as url:
+        settings = Settings(data_dir=work / f"size-{tablets}", database_url=url)
+        server = LocalServer(settings)
+        with server as base_url:
+            result = run_simulation(Options(
+                server=base_url, tablets=tablets, readings_per_tablet=args.readings,
+                photos_per_tablet=args.photos, seed=args.seed, workdir=work / f"tablets-{tablets}",
+            ))
+            rss = peak_rss_mib(server.process.pid)
+        figures = simulation_figures(result)
+        figures.update(server_peak_rss_mib=rss, lock_errors=lock_failures(server.log_path))
+        figures.update(measure_raw(url, figures["items_sent"]))
+    shutil.rmtree(work / f"tablets-{tablets}", ignore_errors=True)
+    figures["ratio_to_raw"] = round(figures["items_per_s"] / figures["raw_rows_per_s"], 3)
+    return figures
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+def print_table(backend: str, station: dict[str, Any], runs: list[dict[str, Any]]) -> None:
+    print(f"\nend of shift on {backend}: station of {station['routes']} routes, {station['meters']} meters "
+          f"(built in {station['station_build_s']} s)")
+    print(f"{'tablets':>7} {'items':>7} {'items/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'RSS MiB':>8} {'locks':>5} "
+          f"{'raw/s':>8} {'ratio':>6} {'photos':>6} {'reconciled':>10}")
+    for f in runs:
+        print(f"{f['tablets']:>7} {f['items_sent']:>7} {f['items_per_s']:>8.0f} {f['batch_p50_ms'] or 0:>7.0f} "
+              f"{f['batch_p99_ms'] or 0:>7.0f} {f['server_peak_rss_mib'] or 0:>8.0f} {f['lock_errors']:>5} "
+              f"{f['raw_rows_per_s']:>8.0f} {f['ratio_to_raw']:>6.2f} {f['photos_stored']:>6} "
+              f"{'yes' if f['reconciled'] else 'NO':>10}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default="",
+                        help="PostgreSQL server to create the bench's own databases on (default: SQLite in a temp dir)")
+    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)),
+                        help="tablet counts, comma-separated (default 50,100,200)")
+    parser.add_argument("--readings", type=int, default=300, help="readings a tablet (default 300)")
+    parser.add_argument("--photos", type=int, default=5, help="photos a reader tablet (default 5)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    with tempfile.TemporaryDirectory(prefix="fieldsync-bench-shift-") as tmp:
+        work = Path(tmp)
+        with own_database(args.database_url, work / "template") as template_url:
+            (work / "template").mkdir(exist_ok=True)
+            settings = Settings(data_dir=work / "template", database_url=template_url)
+            station = build_template(settings, max(sizes), args.readings, args.seed)
+            runs = [run_size(template_url, work, n, args) for n in sizes]
+    backend = "sqlite" if template_url.startswith("sqlite") else "postgresql"
+    print_table(backend, station, runs)
+    if args.json:
+        args.json.write_text(json.dumps({"backend": backend, "station": station, "readings_per_tablet": args.readings,
+                                         "photos_per_tablet": args.photos, "runs": runs}, indent=2) + "\n")
+    return 0 if all(f["reconciled"] and f["lock_errors"] == 0 for f in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
