@@ -31,19 +31,18 @@ import sqlite3
 import sys
 import tempfile
 import time
-import uuid
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from random import Random
 from typing import Any, Iterator
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from common import LocalServer  # bench/, on the path when run as a script
-from push import own_database, scratch_copy_of_readings
+import push as push_bench  # the push bench's station database and raw baseline
 from server.db import migrate
 from server.db.engine import Database
 from server.db.tables import assignments
@@ -55,7 +54,6 @@ from server.simulate.summary import figures as simulation_figures
 
 DEFAULT_SIZES = (50, 100, 200)
 RAW_BATCH = 500
-SCRATCH_TABLE = "bench_end_of_shift_raw"
 LOCK_ERROR = re.compile(r"database is locked|database table is locked|deadlock detected|lock timeout|"
                         r"LockNotAvailable|could not obtain lock", re.IGNORECASE)
 LOG_RECORD = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d|INFO:|WARNING:|ERROR:)")
@@ -145,36 +143,22 @@ def lock_failures(log_path: Path) -> int:
     return failures
 
 
-def measure_raw(database_url: str, rows: int) -> dict[str, Any]:
-    """executemany of ``rows`` field readings into a scratch copy of the readings table, RAW_BATCH a transaction."""
-    db = Database(database_url)
-    scratch = scratch_copy_of_readings(SCRATCH_TABLE)
+def measure_raw(settings: Settings, rows: int) -> dict[str, Any]:
+    """The push bench's baseline on this station: executemany of ``rows`` readings into a scratch
+    copy of the readings table, RAW_BATCH rows a transaction."""
+    db = Database(settings.database_url)
     try:
         with db.read() as conn:
-            due = conn.execute(select(assignments.c.meter_id, assignments.c.id, assignments.c.cycle,
-                                      assignments.c.user_id).limit(rows)).all()
-        at = datetime.now(timezone.utc)
-        values = [{"meter_id": d.meter_id, "register": "total", "value": f"{1000 + i % 997}.0", "read_at": at,
-                   "method": "actual", "source": "field", "cycle": d.cycle, "op_id": str(uuid.uuid4()),
-                   "assignment_id": d.id, "user_id": d.user_id, "unable_reason": None, "status": "valid"}
-                  for i, d in zip(range(rows), _cycle(due))]
-        with db.write() as conn:
-            scratch.create(conn)
-        began = time.perf_counter()
-        for start in range(0, len(values), RAW_BATCH):
-            with db.write() as conn:
-                conn.execute(insert(scratch), values[start:start + RAW_BATCH])
-        seconds = time.perf_counter() - began
-        with db.write() as conn:
-            scratch.drop(conn)
+            due = conn.execute(select(assignments.c.user_id, assignments.c.meter_id, assignments.c.id)
+                               .order_by(assignments.c.id).limit(rows)).all()
     finally:
         db.dispose()
-    return {"raw_rows": len(values), "raw_s": round(seconds, 3), "raw_rows_per_s": round(len(values) / seconds, 1)}
-
-
-def _cycle(rows: list) -> Iterator:
-    while True:
-        yield from rows
+    readers: dict[str, push_bench.Tablet] = {}
+    for i in range(rows):
+        user, meter, assignment = due[i % len(due)]
+        reader = readers.setdefault(user, push_bench.Tablet(reader=user, device_id=user, route_id=""))
+        reader.due.append((meter, assignment, f"{1000 + i % 997}.0"))
+    return push_bench.measure_raw(settings, list(readers.values()), RAW_BATCH)
 
 
 def run_size(template_url: str, work: Path, tablets: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -189,7 +173,7 @@ def run_size(template_url: str, work: Path, tablets: int, args: argparse.Namespa
             rss = peak_rss_mib(server.process.pid)
         figures = simulation_figures(result)
         figures.update(server_peak_rss_mib=rss, lock_errors=lock_failures(server.log_path))
-        figures.update(measure_raw(url, figures["items_sent"]))
+        figures.update(measure_raw(settings, figures["items_sent"]))
     shutil.rmtree(work / f"tablets-{tablets}", ignore_errors=True)
     figures["ratio_to_raw"] = round(figures["items_per_s"] / figures["raw_rows_per_s"], 3)
     return figures
@@ -224,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     with tempfile.TemporaryDirectory(prefix="fieldsync-bench-shift-") as tmp:
         work = Path(tmp)
-        with own_database(args.database_url, work / "template") as template_url:
+        with push_bench.own_database(args.database_url, work / "template") as template_url:
             (work / "template").mkdir(exist_ok=True)
             settings = Settings(data_dir=work / "template", database_url=template_url)
             station = build_template(settings, max(sizes), args.readings, args.seed)
