@@ -74,6 +74,9 @@ class BatchPlan:
     task_items: list[dict[str, str]] = field(default_factory=list)
     op_photos: list[dict[str, str]] = field(default_factory=list)
     touched_meters: set[str] = field(default_factory=set)
+    # Field work that this batch completes: re-read assignments and inspection orders.
+    done_assignments: list[str] = field(default_factory=list)
+    done_orders: list[tuple[str, str]] = field(default_factory=list)  # (order_id, meter_id)
 
     @property
     def stored(self) -> int:
@@ -252,6 +255,7 @@ def _apply_to_ledger(plan: BatchPlan, item: Item, meter: MeterView, ledger: Batc
         })
         if assignment is not None and assignment.task == "reread":
             plan.superseded.append((item.meter_id, item.register, cycle))
+            plan.done_assignments.append(assignment.id)
         plan.touched_meters.add(item.meter_id)
         if item.method == "actual" and item.value is not None:
             history = dict(meter.history)
@@ -259,6 +263,9 @@ def _apply_to_ledger(plan: BatchPlan, item: Item, meter: MeterView, ledger: Batc
             stored_values = {**meter.stored_cycle_values, (item.register, cycle): item.value}
             return dataclasses.replace(meter, history=history, stored_cycle_values=stored_values,
                                        reads_before=meter.reads_before + 1)
+        return meter
+    if isinstance(item, InspectionItem) and item.order_id:
+        plan.done_orders.append((item.order_id, item.meter_id))
         return meter
     if isinstance(item, SealEventItem) and item.action in ("installed", "removed"):
         plan.touched_meters.add(item.meter_id)

@@ -21,8 +21,11 @@ from server.clock import utcnow
 from server.db.audit import audit_many
 from server.db.engine import Database
 from server.db.tables import (
+    assignments,
     batches,
     devices,
+    inspection_order_team,
+    inspection_orders,
     op_photos,
     ops,
     photos,
@@ -33,7 +36,7 @@ from server.db.tables import (
     users,
 )
 from server.errors import ApiError
-from server.services import feed
+from server.services import evidence, feed
 from server.services.pull import check_schema_version
 from server.services.push_ledger import fetch_held_photos, fetch_ledger, fetch_open_tasks, fetch_stored
 from server.settings import Settings
@@ -97,6 +100,8 @@ def _push_once(db: Database, settings: Settings, who: Principal, req: wire.PushR
             device_id=who.device_id,
             new_task_id=new_task_id,
         )
+        # Items whose photos arrived first get their EXIF checks now, in this answer.
+        evidence.check_pushed(conn, settings, plan, new_task_id)
         write_plan(conn, plan, who.user_id, now)
         response = wire.PushResponse(
             batch_id=req.batch_id, server_time=now, clock_skew_s=skew, results=plan.results,
@@ -139,7 +144,7 @@ def write_plan(conn: Connection, plan: BatchPlan, actor: str, now: datetime) -> 
                           for t in new))
     if changed:
         conn.execute(
-            update(review_tasks).where(review_tasks.c.id == bindparam("tid"))
+            update(review_tasks).where(review_tasks.c.id == bindparam("tid"), review_tasks.c.status != "resolved")
             .values(flags=bindparam("f"), kind=bindparam("k"), priority=bindparam("p"), updated_at=now),
             [{"tid": t.id, "f": t.flags, "k": t.kind, "p": t.priority} for t in changed],
         )
@@ -147,6 +152,42 @@ def write_plan(conn: Connection, plan: BatchPlan, actor: str, now: datetime) -> 
         conn.execute(insert(review_task_items), plan.task_items)
     if plan.op_photos:
         conn.execute(insert(op_photos), plan.op_photos)
+    _complete_field_work(conn, plan, actor, now)
+
+
+def _complete_field_work(conn: Connection, plan: BatchPlan, actor: str, now: datetime) -> None:
+    """A re-read that arrived closes its assignment; an inspection naming its order closes the order.
+    Their tablets then get the removal on the next pull."""
+    closed_assignments: list[str] = []
+    closed_orders: list[str] = []
+    if plan.done_assignments:
+        closed_assignments = list(conn.execute(
+            update(assignments)
+            .where(assignments.c.id.in_(sorted(set(plan.done_assignments))), assignments.c.status == "open")
+            .values(status="done", updated_at=now).returning(assignments.c.id)
+        ).scalars())
+    if plan.done_orders:
+        named = dict(plan.done_orders)
+        open_orders = conn.execute(
+            select(inspection_orders.c.id, inspection_orders.c.meter_id)
+            .where(inspection_orders.c.id.in_(sorted(named)), inspection_orders.c.status == "open")
+        ).all()
+        closed_orders = sorted(o for o, m in open_orders if named[o] == m)
+        if closed_orders:
+            conn.execute(update(inspection_orders).where(inspection_orders.c.id.in_(closed_orders))
+                         .values(status="done", updated_at=now))
+    if not closed_assignments and not closed_orders:
+        return
+    audit_many(conn, [
+        *({"at": now, "actor": actor, "action": "assignment.done", "entity": "assignment", "entity_id": a,
+           "before": {"status": "open"}, "after": {"status": "done"}} for a in closed_assignments),
+        *({"at": now, "actor": actor, "action": "order.done", "entity": "inspection_order", "entity_id": o,
+           "before": {"status": "open"}, "after": {"status": "done"}} for o in closed_orders),
+    ])
+    holders = set(conn.execute(select(assignments.c.user_id).where(assignments.c.id.in_(closed_assignments))).scalars())
+    holders |= set(conn.execute(select(inspection_order_team.c.user_id)
+                                .where(inspection_order_team.c.order_id.in_(closed_orders))).scalars())
+    feed.refresh_users(conn, holders, now)
 
 
 def _write_seals(conn: Connection, plan: BatchPlan, now: datetime) -> None:

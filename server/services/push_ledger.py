@@ -38,9 +38,15 @@ def fetch_ledger(conn: Connection, items: list[wire.Item], user_id: str, thresho
     pliers_ids = sorted({i.pliers_id for i in items if isinstance(i, wire.SealEvent) and i.pliers_id})
     depth = max(thresholds.consumption_intervals + 1, thresholds.long_term_zero_cycles + 2,
                 thresholds.unable_repeat_cycles + 2)
+    work = _assignments(conn, meter_ids, named_assignments, user_id)
+    reread = {(work[i.assignment_id].meter_id, i.register, work[i.assignment_id].cycle) for i in items
+              if isinstance(i, wire.Reading) and i.assignment_id in work and work[i.assignment_id].task == "reread"}
+    reads = [r for r in recent_reads(conn, meter_ids, depth, actual_only=False)
+             # A re-read is judged against the history before the reading it supersedes.
+             if (r.meter_id, r.register, r.cycle) not in reread]
     return BatchLedger(
-        meters=_meters(conn, meter_ids, recent_reads(conn, meter_ids, depth, actual_only=False)),
-        assignments=_assignments(conn, meter_ids, named_assignments, user_id),
+        meters=_meters(conn, meter_ids, reads),
+        assignments=work,
         users=_users(conn, participants | {user_id}),
         pliers=_pliers(conn, pliers_ids),
     )
@@ -166,6 +172,8 @@ def fetch_open_tasks(conn: Connection, meter_ids: list[str]) -> dict[tuple[str, 
         select(review_tasks.c.id, review_tasks.c.kind, review_tasks.c.priority, review_tasks.c.flags,
                review_tasks.c.meter_id, review_tasks.c.cycle)
         .where(review_tasks.c.meter_id.in_(meter_ids), review_tasks.c.status != "resolved")
+        # Held until commit, so a task cannot be resolved while items are being attached to it.
+        .with_for_update()
     ).all()
     return {(r.meter_id, r.cycle): OpenTask(r.id, r.kind, r.priority, list(r.flags)) for r in rows}
 

@@ -290,3 +290,21 @@ def test_a_batch_costs_the_same_queries_whatever_its_size(client, db, station):
     large = queries_for([plausible(station, i) for i in range(1, 6)] +
                         [anomaly(station["r-01"][i], "meter_stopped") for i in range(1, 6)])
     assert large <= small + 6  # a few more tables written (tasks, task items), never one query per item
+
+
+def test_an_inspection_naming_its_order_closes_it_for_the_team(client, db, settings, station):
+    from field_schemas.review import InspectionOrderRequest
+    from server.services.inspections import create_order
+
+    meter = station["r-01"][5]
+    order = create_order(db, settings, InspectionOrderRequest(
+        meter_id=meter, kind="theft_check", team=["inspector01", "inspector02"], due_until=None, reason="tip-off"),
+        actor="supervisor01")
+    headers = login(client, "inspector02", "tab-i2")
+    changes, cursor = pull_all(client, headers)
+    assert ("inspection_order", order.id) in {(c["kind"], c["id"]) for c in changes}
+    res = push(client, login(client, "inspector01", "tab-i1"), batch(
+        [inspection(meter, ["inspector01", "inspector02"], order_id=order.id)], device_id="tab-i1"))
+    assert res.json()["results"][0]["status"] == "flagged"
+    delta, _ = pull_all(client, headers, cursor)
+    assert ("remove", "inspection_order", order.id) in {(c["op"], c["kind"], c["id"]) for c in delta}
