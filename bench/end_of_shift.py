@@ -49,7 +49,7 @@ from server.db.tables import assignments
 from server.demo import create_demo_station
 from server.demo.ledger import plan_station
 from server.settings import Settings, normalise_database_url
-from server.simulate.run import Options, run_simulation
+from server.simulate.run import Options, has_photo_routes, run_simulation
 from server.simulate.summary import figures as simulation_figures
 
 DEFAULT_SIZES = (50, 100, 200)
@@ -166,9 +166,12 @@ def run_size(template_url: str, work: Path, tablets: int, args: argparse.Namespa
         settings = Settings(data_dir=work / f"size-{tablets}", database_url=url)
         server = LocalServer(settings)
         with server as base_url:
+            photos = args.photos if has_photo_routes(base_url) else 0
+            if photos != args.photos:
+                print("this server has no photo routes: the tablets take no photos", flush=True)
             result = run_simulation(Options(
                 server=base_url, tablets=tablets, readings_per_tablet=args.readings,
-                photos_per_tablet=args.photos, seed=args.seed, workdir=work / f"tablets-{tablets}",
+                photos_per_tablet=photos, seed=args.seed, workdir=work / f"tablets-{tablets}",
             ))
             rss = peak_rss_mib(server.process.pid)
         figures = simulation_figures(result)
@@ -176,6 +179,8 @@ def run_size(template_url: str, work: Path, tablets: int, args: argparse.Namespa
         figures.update(measure_raw(settings, figures["items_sent"]))
     shutil.rmtree(work / f"tablets-{tablets}", ignore_errors=True)
     figures["ratio_to_raw"] = round(figures["items_per_s"] / figures["raw_rows_per_s"], 3)
+    print(f"{tablets} tablets: {figures['items_sent']} items at {figures['items_per_s']:.0f}/s, "
+          f"reconciled: {'yes' if figures['reconciled'] else 'NO'}", flush=True)
     return figures
 
 

@@ -137,14 +137,23 @@ def _run(options: Options, workdir: Path) -> Result:
             t.client.outbox.close()
 
 
-def check_server(options: Options) -> None:
+def server_paths(server: str) -> set[str]:
+    """The API paths the server documents (its OpenAPI document)."""
     try:
-        res = httpx.get(f"{options.server}/schema/openapi.json", timeout=30)
+        res = httpx.get(f"{server}/schema/openapi.json", timeout=30)
     except httpx.HTTPError as exc:
-        raise SimulationError(f"no server answers at {options.server}: {exc}") from exc
+        raise SimulationError(f"no server answers at {server}: {exc}") from exc
     if res.status_code != 200:
-        raise SimulationError(f"{options.server} does not look like a fieldsync server ({res.status_code})")
-    paths = res.json().get("paths", {})
+        raise SimulationError(f"{server} does not look like a fieldsync server ({res.status_code})")
+    return set(res.json().get("paths", {}))
+
+
+def has_photo_routes(server: str) -> bool:
+    return "/api/v1/photos/{sha256}" in server_paths(server)
+
+
+def check_server(options: Options) -> None:
+    paths = server_paths(options.server)
     if options.photos_per_tablet and "/api/v1/photos/{sha256}" not in paths:
         raise SimulationError("this server has no photo routes: run with --photos-per-tablet 0")
     if "/api/v1/devices/{device_id}/items" not in paths:
