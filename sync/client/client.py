@@ -24,7 +24,7 @@ from sync.client.photos import CHUNK_BYTES, PhotoUploader
 from sync.client.pulling import PAGE_LIMIT, pull_work
 from sync.client.pushing import MAX_BATCH_ITEMS, push_outbox
 from sync.client.report import SyncReport
-from sync.client.retry import Backoff
+from sync.client.retry import Backoff, GaveUp
 from sync.client.session import Session, SyncStopped
 
 _validate_item = msgspec.json.Decoder(wire.Item)
@@ -115,6 +115,6 @@ class TabletClient:
     def _guarded(report: SyncReport, step) -> None:  # noqa: ANN001
         try:
             step()
-        except (SyncStopped, ServerRefused) as exc:  # a refusal no rule covers also ends the run
+        except (SyncStopped, ServerRefused, GaveUp) as exc:  # a refusal no rule covers also ends the run
             report.stopped = str(exc)
             report.errors.append(str(exc))

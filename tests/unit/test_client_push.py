@@ -298,3 +298,13 @@ def test_a_server_gone_for_good_ends_the_run_with_everything_kept(tablet, statio
     report = tablet.sync()
     assert not report.ok and "no answer" in report.stopped
     assert len(sleeps) <= 6 and tablet.outbox.item(ops[0]).state == "sending"
+
+
+def test_a_server_that_cannot_be_reached_to_log_in_again_ends_the_run_cleanly(tablet, station):
+    record_readings(tablet, ["m-1"])
+    station.tokens.clear()
+    for _ in range(10):
+        station.fault("POST /auth/login", "refuse")
+    report = tablet.sync()
+    assert not report.ok and report.stopped
+    assert station.pushes == []
