@@ -9,12 +9,14 @@ from litestar.config.compression import CompressionConfig
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 
+from photo_store.base import PhotoStore, open_store
 from server.context import AppContext
 from server.db.engine import Database
 from server.errors import EXCEPTION_HANDLERS
 from server.http import audit as audit_routes
 from server.http import auth as auth_routes
 from server.http import devices as device_routes
+from server.http import photos as photo_routes
 from server.http import pliers as pliers_routes
 from server.http import review as review_routes
 from server.http import reports as report_routes
@@ -28,10 +30,12 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None, db: Database | None = None, store: PhotoStore | None = None
+) -> Litestar:
     settings = settings or Settings.from_env()
     db = db or Database(settings.database_url)
-    ctx = AppContext(settings=settings, db=db)
+    ctx = AppContext(settings=settings, db=db, store=store or open_store(settings.photo_store))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def _on_startup(app: Litestar) -> None:
@@ -43,6 +47,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     return Litestar(
         route_handlers=[healthz, openapi_document, *auth_routes.ROUTES, *sync_routes.ROUTES, *pliers_routes.ROUTES,
                         *report_routes.ROUTES, *review_routes.ROUTES, *audit_routes.ROUTES,
+                        *photo_routes.ROUTES,
                         *device_routes.ROUTES],
         on_startup=[_on_startup],
         on_shutdown=[_on_shutdown],

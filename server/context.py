@@ -1,4 +1,4 @@
-"""What every request handler needs: the database, the settings."""
+"""What every request handler needs: the database, the settings, the photo store."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import anyio.to_thread
 from litestar import Request
 
+from photo_store.base import PhotoStore
 from server.auth import Principal
 from server.db.engine import Database
 from server.errors import ApiError
@@ -18,6 +19,7 @@ from server.settings import Settings
 class AppContext:
     settings: Settings
     db: Database
+    store: PhotoStore
 
 
 def context(request: Request) -> AppContext:

@@ -10,41 +10,19 @@ import base64
 import hashlib
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto.server import ThreadedMotoServer
 
 from photo_store import ChecksumMismatch, PhotoNotFound, PhotoStore, UploadGap, contiguous_length, open_store
 from photo_store.local import LocalPhotoStore
 from photo_store.s3 import S3PhotoStore
+from tests.s3_fixtures import BUCKET, moto_endpoint, s3_client  # noqa: F401  (moto_endpoint is a fixture)
 
-BUCKET = "fieldsync-photos"
 PHOTO = b"\xff\xd8\xff\xe0 not really a jpeg, but bytes are bytes" * 100
 PHOTO_SHA = hashlib.sha256(PHOTO).hexdigest()
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    s3_client(endpoint).create_bucket(Bucket=BUCKET)
-    yield endpoint
-    server.stop()
-
-
-def s3_client(endpoint: str):
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 @pytest.fixture(params=["local", "s3"])
