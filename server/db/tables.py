@@ -277,6 +277,8 @@ sync_feed = Table(
     Column("op", String(8), nullable=False),
     Column("changed_at", UTCDateTime, nullable=False),
     Index("ix_sync_feed_user_id_seq", "user_id", "seq"),
+    # Who holds an entity: what feed.touch asks on every push.
+    Index("ix_sync_feed_kind_entity_id", "kind", "entity_id"),
 )
 
 # A single row. ``last_seq`` is taken with a row lock by every writer of the
