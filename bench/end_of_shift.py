@@ -9,7 +9,8 @@ PostgreSQL database made from the template, dropped afterwards):
 - ``fieldsync simulate``'s driver: N readers and two inspector pairs record
   their shift, then sync at once; every outbox is reconciled against the
   server's stored items;
-- items per second over the rush (photos and the final pull included), batch
+- items per second over the rush (photos and the final pull included) and
+  until every item was answered (``push/s``), batch
   latency p50 / p99, the server's peak RSS (VmHWM), requests that failed on a
   database lock (from the server's log: must be 0);
 - the raw baseline in the same database: executemany of as many rows into a
@@ -179,6 +180,7 @@ def run_size(template_url: str, work: Path, tablets: int, args: argparse.Namespa
         figures.update(measure_raw(settings, figures["items_sent"]))
     shutil.rmtree(work / f"tablets-{tablets}", ignore_errors=True)
     figures["ratio_to_raw"] = round(figures["items_per_s"] / figures["raw_rows_per_s"], 3)
+    figures["push_ratio_to_raw"] = round((figures["push_items_per_s"] or 0) / figures["raw_rows_per_s"], 3)
     print(f"{tablets} tablets: {figures['items_sent']} items at {figures['items_per_s']:.0f}/s, "
           f"reconciled: {'yes' if figures['reconciled'] else 'NO'}", flush=True)
     return figures
@@ -190,12 +192,13 @@ def run_size(template_url: str, work: Path, tablets: int, args: argparse.Namespa
 def print_table(backend: str, station: dict[str, Any], runs: list[dict[str, Any]]) -> None:
     print(f"\nend of shift on {backend}: station of {station['routes']} routes, {station['meters']} meters "
           f"(built in {station['station_build_s']} s)")
-    print(f"{'tablets':>7} {'items':>7} {'items/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'RSS MiB':>8} {'locks':>5} "
-          f"{'raw/s':>8} {'ratio':>6} {'photos':>6} {'reconciled':>10}")
+    print(f"{'tablets':>7} {'items':>7} {'items/s':>8} {'push/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'RSS MiB':>8} {'locks':>5} "
+          f"{'raw/s':>8} {'ratio':>6} {'push ratio':>10} {'photos':>6} {'reconciled':>10}")
     for f in runs:
-        print(f"{f['tablets']:>7} {f['items_sent']:>7} {f['items_per_s']:>8.0f} {f['batch_p50_ms'] or 0:>7.0f} "
+        print(f"{f['tablets']:>7} {f['items_sent']:>7} {f['items_per_s']:>8.0f} {f['push_items_per_s'] or 0:>7.0f} "
+              f"{f['batch_p50_ms'] or 0:>7.0f} "
               f"{f['batch_p99_ms'] or 0:>7.0f} {f['server_peak_rss_mib'] or 0:>8.0f} {f['lock_errors']:>5} "
-              f"{f['raw_rows_per_s']:>8.0f} {f['ratio_to_raw']:>6.2f} {f['photos_stored']:>6} "
+              f"{f['raw_rows_per_s']:>8.0f} {f['ratio_to_raw']:>6.2f} {f['push_ratio_to_raw']:>10.2f} {f['photos_stored']:>6} "
               f"{'yes' if f['reconciled'] else 'NO':>10}")
 
 

@@ -47,6 +47,7 @@ class Result:
     tablets: list[Tablet]
     totals: SyncReport
     rush_s: float
+    items_s: float | None  # until every item was answered (photos and pulls go on after)
     shift_s: float
     faults: Counter[str]
     review_tasks: int
@@ -74,7 +75,7 @@ def _run(options: Options, workdir: Path) -> Result:
         began = time.perf_counter()
         _shift(options, tablets, rng)
         shift_s = time.perf_counter() - began
-        rush_s = _rush(options, tablets)
+        rush = _rush(options, tablets)
         reconciliation = _reconcile(options, tablets)
         totals = SyncReport()
         for t in tablets:
@@ -82,7 +83,8 @@ def _run(options: Options, workdir: Path) -> Result:
         unsettled = [t.device_id for t in tablets if not settled(t.client.outbox)]
         faults = sum((t.transport.injected for t in tablets if t.transport), Counter())
         tasks = {i.review_task_id for t in tablets for i in t.client.outbox.items() if i.review_task_id}
-        return Result(options, tablets, totals, rush_s, shift_s, faults, len(tasks), reconciliation, unsettled)
+        return Result(options, tablets, totals, rush.rush_s, rush.items_s, shift_s, faults, len(tasks),
+                      reconciliation, unsettled)
     finally:
         for t in tablets:
             t.http.close()
@@ -179,14 +181,21 @@ def _sync_until_settled(tablet: Tablet, deadline: float) -> None:
         tablet.report.stopped = None
 
 
-def _rush(options: Options, tablets: list[Tablet]) -> float:
+@dataclass
+class RushTimes:
+    rush_s: float = 0.0  # until every tablet was settled: items, photos and the last pull
+    items_s: float | None = None  # until every item was answered
+
+
+def _rush(options: Options, tablets: list[Tablet]) -> RushTimes:
     total = sum(len(t.client.outbox.items()) for t in tablets)
     done = lambda: sum(answered(t.client.outbox) for t in tablets)  # noqa: E731
     deadline = time.monotonic() + options.rush_timeout_s
     threads = [threading.Thread(target=_sync_until_settled, args=(t, deadline), name=t.device_id) for t in tablets]
+    times = RushTimes()
     stop = threading.Event()
-    monitor = threading.Thread(target=_progress, args=(options, done, total, stop), daemon=True)
     began = time.perf_counter()
+    monitor = threading.Thread(target=_watch, args=(options, done, total, stop, began, times), daemon=True)
     for thread in threads:
         thread.start()
     monitor.start()
@@ -194,21 +203,31 @@ def _rush(options: Options, tablets: list[Tablet]) -> float:
         options.on_rush(done, total)
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - began
+    times.rush_s = time.perf_counter() - began
     stop.set()
     monitor.join()
-    return elapsed
+    return times
 
 
-def _progress(options: Options, done: Callable[[], int], total: int, stop: threading.Event) -> None:
-    if not options.progress:
-        return
-    from tqdm import tqdm
+def _watch(options: Options, done: Callable[[], int], total: int, stop: threading.Event, began: float,
+           times: RushTimes) -> None:
+    """Notes when every item was answered; shows a progress bar unless asked not to."""
+    bar = None
+    if options.progress:
+        from tqdm import tqdm
 
-    with tqdm(total=total, unit="item", desc="end-of-shift sync", dynamic_ncols=True) as bar:
-        while not stop.wait(0.25):
-            bar.update(done() - bar.n)
-        bar.update(done() - bar.n)
+        bar = tqdm(total=total, unit="item", desc="end-of-shift sync", dynamic_ncols=True)
+    while True:
+        finished = stop.wait(0.1)
+        answered_now = done()
+        if times.items_s is None and answered_now >= total:
+            times.items_s = time.perf_counter() - began
+        if bar is not None:
+            bar.update(answered_now - bar.n)
+        if finished:
+            break
+    if bar is not None:
+        bar.close()
 
 
 # -- reconciliation -------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ def figures(result: Result) -> dict[str, Any]:
         "errors": len(t.errors), "faults_injected": dict(sorted(result.faults.items())),
         "shift_s": round(result.shift_s, 2), "rush_s": round(result.rush_s, 3),
         "items_per_s": round(t.sent / result.rush_s, 1) if result.rush_s else 0.0,
+        "items_answered_s": round(result.items_s, 3) if result.items_s else None,
+        "push_items_per_s": round(t.sent / result.items_s, 1) if result.items_s else None,
         "batch_p50_ms": percentile_ms(t.batch_latencies_s, 50), "batch_p99_ms": percentile_ms(t.batch_latencies_s, 99),
         "reconciled": result.reconciliation.ok and not result.unsettled,
         "reconciliation": {
@@ -40,8 +42,10 @@ def summary_text(result: Result) -> str:
         f"End of shift: {f['tablets']} reader tablets and {f['inspector_tablets']} inspector tablets, "
         f"{f['items_recorded']} items and {f['photos_taken']} photos recorded "
         f"({', '.join(f'{k} {v}' for k, v in f['shift_kinds'].items())}).",
-        f"Sync: {f['items_sent']} items sent in {f['rush_s']:.1f} s ({f['items_per_s']:.0f} items/s), "
-        f"{f['batches']} batches, batch latency p50 {_ms(f['batch_p50_ms'])} / p99 {_ms(f['batch_p99_ms'])}.",
+        f"Sync: {f['items_sent']} items sent in {f['rush_s']:.1f} s ({f['items_per_s']:.0f} items/s)"
+        + (f", every item answered after {f['items_answered_s']:.1f} s ({f['push_items_per_s']:.0f} items/s)"
+           if f["items_answered_s"] else "")
+        + f"; {f['batches']} batches, batch latency p50 {_ms(f['batch_p50_ms'])} / p99 {_ms(f['batch_p99_ms'])}.",
         f"  accepted {f['accepted']}, flagged {f['flagged']}, rejected {f['rejected']}, "
         f"duplicates answered {f['duplicates']}; review tasks {f['review_tasks']}; "
         f"photos stored {f['photos_stored']}" + (f", photos refused {f['photos_failed']}" if f['photos_failed'] else ""),
