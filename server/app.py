@@ -52,7 +52,11 @@ def create_app(
         on_startup=[_on_startup],
         on_shutdown=[_on_shutdown],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        compression_config=CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=6),
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=1024, gzip_compress_level=6,
+            # Photos are already compressed; gzip would only cost CPU and drop Content-Length.
+            exclude_opt_key="skip_compression",
+        ),
         openapi_config=OpenAPIConfig(
             title="fieldsync",
             version="1",

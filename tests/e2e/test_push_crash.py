@@ -15,7 +15,7 @@ from server.db.tables import ops, readings
 from server.services import cycles
 from tests.e2e.server_process import ServerProcess
 from tests.factories import PASSWORD, T0, add_route, add_user
-from tests.push_helpers import batch, reading
+from tests.push_helpers import batch, now_text, reading
 
 pytestmark = pytest.mark.slow
 BATCH = 400
@@ -33,7 +33,8 @@ def _login(url: str) -> dict[str, str]:
 
 
 def _push(url: str, body: dict, headers: dict[str, str]) -> httpx.Response:
-    return httpx.post(f"{url}/api/v1/sync/push", json=body, headers=headers, timeout=60)
+    # As a tablet does: the same batch_id and items on every send, the clock read at sending.
+    return httpx.post(f"{url}/api/v1/sync/push", json={**body, "sent_at": now_text()}, headers=headers, timeout=60)
 
 
 def _stored(db) -> int:

@@ -131,6 +131,15 @@ def test_a_photo_is_kept_byte_for_byte_with_what_its_camera_recorded(app, db, st
     assert hashlib.sha256(store.open(sha(data)).read()).hexdigest() == sha(data)
 
 
+def test_photos_are_served_as_they_are_even_to_clients_that_accept_gzip(app, people):
+    headers = login(app, "reader01")
+    data = camera_jpeg(seed=3, size=(400, 300))
+    put_photo(app, headers, data)
+    fetched = app.get(f"/api/v1/photos/{sha(data)}", headers={**headers, "Accept-Encoding": "gzip"})
+    assert "content-encoding" not in fetched.headers
+    assert fetched.content == data
+
+
 def test_sending_a_held_photo_again_answers_200_and_keeps_one(app, db, people):
     headers = login(app, "reader01")
     data = camera_jpeg()
