@@ -17,6 +17,7 @@ import msgspec
 
 from field_schemas.anomalies import ANOMALY_CODES, ANOMALY_LABELS, FLAG_LABELS, REJECTION_LABELS
 from field_schemas.auth import LoginRequest, LoginResponse
+from field_schemas.photos import PhotoInfo, UploadCreated, UploadProgress, UploadRequest
 from field_schemas.errors import ERROR_STATUS, ErrorBody
 from field_schemas.pliers import IssuePliersRequest, PliersDetail, PliersList, PliersState
 from field_schemas.pull import (
@@ -68,6 +69,11 @@ MESSAGES: tuple[Message, ...] = (
             "`POST /api/v1/pliers/{pliers_id}/issue`, `POST /api/v1/pliers/{pliers_id}/return`"),
     Message("pliers-list.json", PliersList, "response", "`GET /api/v1/pliers`"),
     Message("pliers-detail.json", PliersDetail, "response", "`GET /api/v1/pliers/{pliers_id}`"),
+    Message("photo-info.json", PhotoInfo, "response",
+            "`PUT /api/v1/photos/{sha256}`, the last `PATCH /api/v1/photos/uploads/{upload_id}`"),
+    Message("photo-upload-request.json", UploadRequest, "request", "`POST /api/v1/photos/uploads`"),
+    Message("photo-upload-created.json", UploadCreated, "response", "`POST /api/v1/photos/uploads`"),
+    Message("photo-upload-progress.json", UploadProgress, "response", "`PATCH /api/v1/photos/uploads/{upload_id}`"),
     Message("error.json", ErrorBody, "response", "every answer with a status of 400 or more"),
 )
 

@@ -28,7 +28,7 @@ from server.errors import ApiError
 from server.http.body import read_json
 from server.http.openapi import documented
 from server.services import photos as service
-from server.services.photos import PhotoInfo, UploadCreated, UploadProgress, UploadRequest
+from field_schemas.photos import PhotoInfo, UploadCreated, UploadProgress, UploadRequest
 
 SPOOL_BLOCK = 1024 * 1024  # bytes gathered before each write-and-hash in a worker thread
 # A full decode holds every pixel (~30 MB for a 10 MP photo) and keeps a core busy: more at once than

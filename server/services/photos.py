@@ -15,13 +15,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Any, BinaryIO
 
-import msgspec
 from sqlalchemy import Connection, Row, delete, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from field_schemas.push import Sha256
 from photo_store.base import COPY_BLOCK, PhotoNotFound, PhotoStore, contiguous_length, file_sha256, shard_path
 from photo_store.images import (
     CorruptImage,
@@ -37,6 +35,7 @@ from server.clock import utcnow
 from server.db.audit import audit
 from server.db.engine import Database
 from server.db.tables import op_photos, ops, photo_uploads, photos
+from field_schemas.photos import PhotoInfo, PhotoLocation, UploadCreated, UploadRequest
 from server.errors import ApiError
 from server.services import evidence
 from server.services.push import new_task_id, write_plan
@@ -46,35 +45,6 @@ STAFF = ("reviewer", "supervisor", "admin")
 STALE_TEMP_AGE = timedelta(days=1)  # far longer than any request spends verifying a photo
 _REJECTION_CODES = {UnsupportedImage: "unsupported_image", CorruptImage: "corrupt_image",
                     ImageTooLarge: "image_too_large"}
-
-
-class PhotoLocation(msgspec.Struct, frozen=True):
-    lat: float
-    lon: float
-
-
-class PhotoInfo(msgspec.Struct, frozen=True):
-    sha256: str
-    size: int
-    content_type: str
-    width: int
-    height: int
-    taken_at: datetime | None
-    location: PhotoLocation | None
-
-
-class UploadRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    sha256: Sha256
-    size: Annotated[int, msgspec.Meta(ge=1)]
-
-
-class UploadCreated(msgspec.Struct, frozen=True):
-    upload_id: str
-    offset: int
-
-
-class UploadProgress(msgspec.Struct, frozen=True):
-    offset: int
 
 
 def temp_dir(settings: Settings) -> Path:

@@ -45,7 +45,8 @@ def test_there_is_a_schema_for_every_wire_message():
     assert set(SCHEMAS) == {
         "login-request.json", "login-response.json", "pull-response.json", "push-request.json",
         "push-response.json", "pliers-issue-request.json", "pliers-state.json", "pliers-list.json",
-        "pliers-detail.json", "error.json",
+        "pliers-detail.json", "photo-info.json", "photo-upload-request.json", "photo-upload-created.json",
+        "photo-upload-progress.json", "error.json",
     }
 
 
