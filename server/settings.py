@@ -45,6 +45,7 @@ class Settings:
     pull_max_limit: int = 5000
     feed_retention_days: int = 90
     upload_expiry_days: int = 7
+    orphan_photo_days: int = 30
     thresholds: Thresholds = field(default_factory=Thresholds)
 
     def __post_init__(self) -> None:
