@@ -178,7 +178,9 @@ def plan_batch(
 ) -> BatchPlan:
     plan = BatchPlan(tasks=dict(open_tasks))
     stored = dict(stored)
+    # One ledger for the whole batch: its meters are replaced in place as items move them.
     meters: dict[str, MeterView] = dict(ledger.meters)
+    current = dataclasses.replace(ledger, meters=meters)
     together = _read_together(request.items)
     for wire_item in request.items:
         digest = content_hash(wire_item)
@@ -194,7 +196,6 @@ def plan_batch(
                     "$.op_id")]))
             continue
         item = to_rule_item(wire_item)
-        current = dataclasses.replace(ledger, meters=meters) if meters is not ledger.meters else ledger
         extra = {k: v for k, v in together.get(wire_item.assignment_id, {}).items() if k != wire_item.register} \
             if isinstance(wire_item, wire.Reading) else None
         verdict: Verdict = judge_item(item, ctx, current, extra)
