@@ -107,8 +107,12 @@ def _photographer(options: Options, tablet: Tablet, rng: Random):
 
 
 def _log_in_and_pull(tablet: Tablet, gate: threading.Semaphore) -> None:
-    with gate:
-        tablet.logged_in_at = tablet.client.login(tablet.username, tablet.password).server_time
+    try:
+        with gate:
+            tablet.logged_in_at = tablet.client.login(tablet.username, tablet.password).server_time
+    except ServerRefused as exc:
+        raise SimulationError(f"{tablet.username} cannot log in on {tablet.device_id} ({exc}): "
+                              "does the station have that many readers?") from exc
     report = tablet.client.pull()
     if not report.ok:
         raise SimulationError(f"{tablet.device_id} could not pull its work: {report.stopped}")

@@ -56,6 +56,8 @@ def test_the_command_says_so_and_fails_when_reconciliation_fails(run, station, m
 def test_a_station_without_such_readers_is_refused_with_a_reason(run, station):
     result = run("simulate", "--server", station.url, "--tablets", "1", "--password", "wrong", "--quiet")
     assert result.exit_code != 0 and "reader01" in result.output
+    result = run("simulate", "--server", station.url, "--tablets", "5", "--quiet")  # the station has 3 readers
+    assert result.exit_code != 0 and "reader04 cannot log in" in result.output
 
 
 def test_the_bench_runs_a_tiny_rush_and_reports_every_figure(tmp_path):
