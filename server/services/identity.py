@@ -210,20 +210,27 @@ def get_device(db: Database, device_id: str) -> DeviceSummary | None:
     return next((d for d in list_devices(db) if d.id == device_id), None)
 
 
+def _set_revoked(conn: Connection, device_id: str, revoked_at: datetime | None, actor: str) -> dict:
+    """Mark the device revoked (or not) and audit it; the audit entry's ``after`` is returned to extend."""
+    row = conn.execute(select(devices.c.revoked_at).where(devices.c.id == device_id)).first()
+    if row is None:
+        raise LookupError(device_id)
+    conn.execute(update(devices).where(devices.c.id == device_id)
+                 .values(revoked_at=revoked_at, revoked_by=actor if revoked_at else None))
+    return {"before": {"revoked_at": row.revoked_at.isoformat() if row.revoked_at else None},
+            "after": {"revoked_at": revoked_at.isoformat() if revoked_at else None}}
+
+
 def revoke_device(db: Database, device_id: str, actor: str) -> int:
     """Refuse the device's tokens at once and its logins until restored; returns tokens revoked."""
     now = utcnow()
     with db.write() as conn:
-        row = conn.execute(select(devices.c.revoked_at).where(devices.c.id == device_id)).first()
-        if row is None:
-            raise LookupError(device_id)
-        conn.execute(update(devices).where(devices.c.id == device_id).values(revoked_at=now, revoked_by=actor))
+        change = _set_revoked(conn, device_id, now, actor)
         n = conn.execute(
             update(tokens).where(tokens.c.device_id == device_id, tokens.c.revoked_at.is_(None)).values(revoked_at=now)
         ).rowcount
-        audit(conn, at=now, actor=actor, action="device.revoke", entity="device", entity_id=device_id,
-              before={"revoked_at": row.revoked_at.isoformat() if row.revoked_at else None},
-              after={"revoked_at": now.isoformat(), "tokens_revoked": n})
+        change["after"]["tokens_revoked"] = n
+        audit(conn, at=now, actor=actor, action="device.revoke", entity="device", entity_id=device_id, **change)
     return n
 
 
@@ -231,9 +238,5 @@ def restore_device(db: Database, device_id: str, actor: str) -> None:
     """Allow logins again; tokens issued before the revocation stay dead."""
     now = utcnow()
     with db.write() as conn:
-        row = conn.execute(select(devices.c.revoked_at).where(devices.c.id == device_id)).first()
-        if row is None:
-            raise LookupError(device_id)
-        conn.execute(update(devices).where(devices.c.id == device_id).values(revoked_at=None, revoked_by=None))
-        audit(conn, at=now, actor=actor, action="device.restore", entity="device", entity_id=device_id,
-              before={"revoked_at": row.revoked_at.isoformat() if row.revoked_at else None}, after={"revoked_at": None})
+        change = _set_revoked(conn, device_id, None, actor)
+        audit(conn, at=now, actor=actor, action="device.restore", entity="device", entity_id=device_id, **change)
