@@ -65,8 +65,7 @@ def login(db: Database, settings: Settings, req: LoginRequest) -> LoginResponse:
                 lockout=timedelta(minutes=settings.login_lockout_min),
             )
             _save_throttle(conn, req.username, state)
-        if state.locked_until is not None:
-            raise _rate_limited(state.locked_until - now)
+        # The failure that reaches the limit is still answered as what it is; the lock holds from the next try.
         raise ApiError("invalid_credentials", "Wrong username or password. Check both and try again.")
     if device is not None and device.revoked_at is not None:
         raise ApiError(
