@@ -57,7 +57,7 @@ from server.auth import Principal, hash_password
 from server.db import migrate
 from server.db.engine import Database
 from server.db.tables import assignments, batches, customers, districts, meters, ops, readings, routes, users
-from server.services import cycles, feed, identity, push_ledger
+from server.services import cycles, feed, identity, meter_state, push_ledger
 from server.services import push as push_service
 from server.settings import Settings, normalise_database_url
 from sync import push as push_planner
@@ -446,8 +446,10 @@ def measure_raw(settings: Settings, station: list[Tablet], batch_size: int) -> d
 PUSH_SECTIONS = (
     # (module, attribute, label): the calls inside server.services.push.push, nested ones indented
     (push_service, "fetch_ledger", "fetch_ledger"),
-    (push_ledger, "recent_reads", "  recent_reads (history window)"),
-    (push_ledger, "_meters", "  meters + seals + read counts"),
+    (meter_state, "load", "  meter_state.load (kept history)"),
+    (meter_state, "from_readings", "    from_readings (stale meters)"),
+    (push_ledger, "_meter_rows", "  meters + customers"),
+    (push_ledger, "_meters", "  seals + read counts + MeterView"),
     (push_ledger, "_assignments", "  assignments"),
     (push_service, "fetch_stored", "fetch_stored (op_id lookup)"),
     (push_service, "fetch_open_tasks", "fetch_open_tasks"),
@@ -460,6 +462,7 @@ PUSH_SECTIONS = (
     (push_planner, "_apply_to_ledger", "  _apply_to_ledger"),
     (BatchLedger, "__post_init__", "  BatchLedger.__post_init__"),
     (push_service, "write_plan", "write_plan (inserts)"),
+    (meter_state, "add_batch", "meter_state.add_batch"),
     (push_service, "missing_photos", "missing_photos"),
     (push_service, "_save_receipt", "_save_receipt"),
     (feed, "touch", "feed.touch"),
@@ -472,6 +475,8 @@ def profile_push(settings: Settings, station: list[Tablet], batch_size: int) -> 
     the second half under cProfile (which slows Python code, so its shares are skewed)."""
     db = Database(settings.database_url)
     try:
+        with db.write() as conn:
+            meter_state.rebuild_stale(conn)  # as 'fieldsync serve' does at start
         work: list[tuple[Principal, bytes]] = []
         for tablet in station:
             identity.login(db, settings, LoginRequest(username=tablet.reader, password=PASSWORD,

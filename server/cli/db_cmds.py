@@ -7,6 +7,7 @@ import uvicorn
 
 from server.cli.common import cli, fail, open_db, settings
 from server.db import migrate
+from server.services import meter_state
 
 
 @cli.group(help="Database schema.")
@@ -33,7 +34,13 @@ def db_check() -> None:
 def serve_app(host: str, port: int) -> None:
     from server.app import create_app
 
-    open_db()  # applies pending migrations before the first request
+    database = open_db()  # applies pending migrations before the first request
+    with database.write() as conn:
+        # Readings written straight to the database leave their meters' kept history stale.
+        rebuilt = meter_state.rebuild_stale(conn)
+    database.dispose()
+    if rebuilt:
+        click.echo(f"rebuilt the kept reading history of {rebuilt} meters")
     s = settings()
     click.echo(f"fieldsync serving on http://{host}:{port}  (database: {s.database_url})")
     uvicorn.run(create_app(s), host=host, port=port, log_level="info", timeout_graceful_shutdown=10)

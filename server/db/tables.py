@@ -132,6 +132,19 @@ readings = Table(
     Index("ix_readings_meter_id_cycle", "meter_id", "cycle"),
 )
 
+# What the push rules read of each meter's reading history, kept per meter so that a batch
+# reads one row a meter instead of its history (server/services/meter_state.py). A cache of
+# ``readings``: triggers (migration 0005) add a fresh empty row for every new meter and mark the
+# row stale whenever one of the meter's readings is inserted, updated or deleted.
+meter_state = Table(
+    "meter_state",
+    metadata,
+    Column("meter_id", ID, primary_key=True),
+    Column("fresh", Boolean, nullable=False),
+    # JSON: {register: [all kept?, [[value, read_at, method, cycle], ...oldest first]]}
+    Column("recent", Text, nullable=False),
+)
+
 users = Table(
     "users",
     metadata,

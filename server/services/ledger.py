@@ -22,7 +22,7 @@ from server.clock import utcnow
 from server.db.audit import audit
 from server.db.engine import Database
 from server.db.tables import customers, districts, meters, readings, routes, seals
-from server.services import feed
+from server.services import feed, meter_state
 from server.settings import Settings
 from sync import ledger_csv as lc
 
@@ -259,8 +259,11 @@ def _write_readings(conn: Connection, plan: lc.ReadingPlan, now: datetime, progr
          "method": "actual", "source": "import", "cycle": r.cycle}
         for r in plan.new
     ]
+    meter_ids = {r.meter_id for r in plan.new}
+    meter_state.lock(conn, meter_ids)  # in meter order, as pushes take them
     with _bar(progress, len(values), "writing readings") as bar:
         _insert_many(conn, readings, values, bar)
+    meter_state.rebuild(conn, meter_ids)
     return plan.resend
 
 

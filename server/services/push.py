@@ -36,7 +36,7 @@ from server.db.tables import (
     users,
 )
 from server.errors import ApiError
-from server.services import evidence, feed
+from server.services import evidence, feed, meter_state
 from server.services.pull import check_schema_version
 from server.services.push_ledger import fetch_held_photos, fetch_ledger, fetch_open_tasks, fetch_stored
 from server.settings import Settings
@@ -91,9 +91,10 @@ def _push_once(db: Database, settings: Settings, who: Principal, req: wire.PushR
         ctx = BatchContext(now=now, skew_s=skew, station_tz=settings.station_timezone,
                            submitter=UserView(submitter.id, frozenset(submitter.roles), submitter.active),
                            thresholds=settings.thresholds)
+        ledger, states = fetch_ledger(conn, req.items, who.user_id, settings.thresholds)
         plan = plan_batch(
             req, ctx=ctx,
-            ledger=fetch_ledger(conn, req.items, who.user_id, settings.thresholds),
+            ledger=ledger,
             stored=fetch_stored(conn, op_ids),
             open_tasks=fetch_open_tasks(conn, meter_ids),
             held_photos=fetch_held_photos(conn, req.items),
@@ -103,6 +104,7 @@ def _push_once(db: Database, settings: Settings, who: Principal, req: wire.PushR
         # Items whose photos arrived first get their EXIF checks now, in this answer.
         evidence.check_pushed(conn, settings, plan, new_task_id)
         write_plan(conn, plan, who.user_id, now)
+        meter_state.add_batch(conn, states, plan.readings, plan.superseded)
         response = wire.PushResponse(
             batch_id=req.batch_id, server_time=now, clock_skew_s=skew, results=plan.results,
             missing_photos=missing_photos(conn, who.user_id),

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
-from typing import Iterable
+from typing import Any, Iterable
 
 from sqlalchemy import Connection, and_, func, or_, select
 
 from field_schemas import push as wire
-from server.db.queries import RecentRead, recent_reads
 from server.db.tables import (
     assignments,
     customers,
@@ -23,6 +22,8 @@ from server.db.tables import (
     seals,
     users,
 )
+from server.services import meter_state
+from server.services.meter_state import MeterStates, Read
 from sync.consumption import ActualRead, register_advance
 from sync.ledger import (
     AssignmentView, BatchLedger, CycleRead, MeterView, PliersIssue, PliersView, SealView, UserView, primary_register,
@@ -31,7 +32,10 @@ from sync.push import OpenTask, StoredOp, named_photos
 from sync.thresholds import Thresholds
 
 
-def fetch_ledger(conn: Connection, items: list[wire.Item], user_id: str, thresholds: Thresholds) -> BatchLedger:
+def fetch_ledger(conn: Connection, items: list[wire.Item], user_id: str, thresholds: Thresholds
+                 ) -> tuple[BatchLedger, MeterStates]:
+    """The ledger the batch is judged against, and its meters' kept readings (written back with
+    the batch's own by ``meter_state.add_batch``)."""
     meter_ids = sorted({i.meter_id for i in items})
     named_assignments = sorted({i.assignment_id for i in items if isinstance(i, wire.Reading)})
     participants = {p for i in items if isinstance(i, (wire.SealEvent, wire.Inspection)) for p in i.participants}
@@ -39,27 +43,35 @@ def fetch_ledger(conn: Connection, items: list[wire.Item], user_id: str, thresho
     depth = max(thresholds.consumption_intervals + 1, thresholds.long_term_zero_cycles + 2,
                 thresholds.unable_repeat_cycles + 2)
     work = _assignments(conn, meter_ids, named_assignments, user_id)
+    # A re-read is judged against the history before the reading it supersedes.
     reread = {(work[i.assignment_id].meter_id, i.register, work[i.assignment_id].cycle) for i in items
               if isinstance(i, wire.Reading) and i.assignment_id in work and work[i.assignment_id].task == "reread"}
-    reads = [r for r in recent_reads(conn, meter_ids, depth, actual_only=False)
-             # A re-read is judged against the history before the reading it supersedes.
-             if (r.meter_id, r.register, r.cycle) not in reread]
-    return BatchLedger(
-        meters=_meters(conn, meter_ids, reads),
+    meter_rows = _meter_rows(conn, meter_ids)
+    states = meter_state.load(conn, [m.id for m in meter_rows], depth)
+    ledger = BatchLedger(
+        meters=_meters(conn, meter_rows, states, depth, reread),
         assignments=work,
         users=_users(conn, participants | {user_id}),
         pliers=_pliers(conn, pliers_ids),
     )
+    return ledger, states
 
 
-def _meters(conn: Connection, meter_ids: list[str], reads: list[RecentRead]) -> dict[str, MeterView]:
+def _meter_rows(conn: Connection, meter_ids: list[str]) -> list[Any]:
     if not meter_ids:
-        return {}
-    rows = conn.execute(
+        return []
+    return conn.execute(
         select(meters, customers.c["class"].label("customer_class"), customers.c.temp_supply_until)
         .outerjoin(customers, customers.c.id == meters.c.customer_id)
         .where(meters.c.id.in_(meter_ids))
     ).all()
+
+
+def _meters(conn: Connection, rows: list[Any], states: MeterStates, depth: int,
+            reread: set[tuple[str, str, str]]) -> dict[str, MeterView]:
+    if not rows:
+        return {}
+    meter_ids = [m.id for m in rows]
     seal_rows = conn.execute(
         select(seals.c.meter_id, seals.c.position, seals.c.number)
         .where(seals.c.meter_id.in_(meter_ids), seals.c.removed_at.is_(None))
@@ -71,17 +83,23 @@ def _meters(conn: Connection, meter_ids: list[str], reads: list[RecentRead]) -> 
     seals_by_meter: dict[str, list[SealView]] = defaultdict(list)
     for meter_id, position, number in seal_rows:
         seals_by_meter[meter_id].append(SealView(position, number))
-    reads_by_meter: dict[str, list[RecentRead]] = defaultdict(list)
-    for r in reads:
-        reads_by_meter[r.meter_id].append(r)
     out = {}
     for m in rows:
-        mine = reads_by_meter[m.id]
+        # The newest ``depth`` valid readings of each register, oldest first, but a re-read's cycle.
+        newest = states.newest(m.id, depth) or {}
+        mine = {register: [r for r in reads if (m.id, register, r.cycle) not in reread]
+                for register, reads in sorted(newest.items())}
         multiplier = Decimal(m.multiplier)
         history: dict[str, tuple[ActualRead, ...]] = {}
-        for r in mine:
-            if r.method == "actual" and r.value is not None:
-                history[r.register] = (*history.get(r.register, ()), ActualRead(Decimal(r.value), r.read_at))
+        stored_cycle_values: dict[tuple[str, str], str] = {}
+        for register, reads in mine.items():
+            actual = tuple(ActualRead(Decimal(r.value), r.read_at) for r in reads
+                           if r.method == "actual" and r.value is not None)
+            if actual:
+                history[register] = actual
+            for r in reads:
+                if r.cycle and r.method == "actual" and r.value is not None:
+                    stored_cycle_values[(register, r.cycle)] = r.value
         primary = primary_register(m.registers)
         out[m.id] = MeterView(
             id=m.id, customer_id=m.customer_id, route_id=m.route_id, district_id=m.district_id, category=m.category,
@@ -89,16 +107,15 @@ def _meters(conn: Connection, meter_ids: list[str], reads: list[RecentRead]) -> 
             installed_at=m.installed_at, removed_at=m.removed_at, temp_supply_until=m.temp_supply_until,
             lat=Decimal(m.lat) if m.lat else None, lon=Decimal(m.lon) if m.lon else None,
             seals=tuple(seals_by_meter[m.id]), history=history, reads_before=counts.get(m.id, 0),
-            recent_cycles=cycle_reads([r for r in mine if r.register == primary], multiplier, m.dials),
-            stored_cycle_values={(r.register, r.cycle): r.value for r in mine
-                                 if r.cycle and r.method == "actual" and r.value is not None},
+            recent_cycles=cycle_reads(mine.get(primary, []), multiplier, m.dials),
+            stored_cycle_values=stored_cycle_values,
         )
     return out
 
 
-def cycle_reads(reads: list[RecentRead], multiplier: Decimal, dials: int) -> tuple[CycleRead, ...]:
+def cycle_reads(reads: list[Read], multiplier: Decimal, dials: int) -> tuple[CycleRead, ...]:
     """How the register was read in each cycle, oldest first, with the cycle's energy for actual reads."""
-    by_cycle: dict[str, RecentRead] = {}
+    by_cycle: dict[str, Read] = {}
     for r in sorted(reads, key=lambda r: r.read_at):
         if r.cycle is None:
             continue
