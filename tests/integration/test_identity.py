@@ -153,3 +153,23 @@ def test_openapi_documents_every_route_with_bodies_and_errors(client):
     assert paths["/api/v1/sync/pull"]["get"]["security"] == [{"BearerToken": []}]
     schemas = doc["components"]["schemas"]
     assert {"PushRequest", "PullResponse", "ErrorBody", "LoginRequest"} <= set(schemas)
+
+
+def test_an_admin_revokes_and_restores_a_tablet_over_the_api(client, db, reader):
+    add_user(db, "admin", "admin")
+    add_user(db, "supervisor01", "supervisor")
+    tablet = login(client, "reader01", "tab-lost")
+    admin = login(client, "admin", "pc-office")
+    shown = client.get("/api/v1/devices/tab-lost", headers=login(client, "supervisor01", "pc-2"))
+    assert shown.json()["last_user_id"] == "reader01" and shown.json()["revoked_at"] is None
+    assert client.post("/api/v1/devices/tab-lost/revoke", headers=login(client, "supervisor01", "pc-2")).status_code == 403
+    assert client.post("/api/v1/devices/tab-lost/revoke", headers=tablet).status_code == 403
+    res = client.post("/api/v1/devices/tab-lost/revoke", headers=admin)
+    assert res.status_code == 200 and res.json()["revoked_at"] is not None and res.json()["active_tokens"] == 0
+    assert client.get(PULL, headers=tablet).json()["error"]["code"] == "token_revoked"
+    assert client.post("/api/v1/devices/tab-lost/restore", headers=admin).json()["revoked_at"] is None
+    assert client.get(PULL, headers=tablet).json()["error"]["code"] == "token_revoked"
+    assert client.post("/api/v1/devices/tab-nowhere/revoke", headers=admin).status_code == 404
+    listed = client.get("/api/v1/devices", headers=admin).json()["devices"]
+    assert {"tab-lost", "pc-office", "pc-2"} <= {d["id"] for d in listed}
+    assert client.get("/api/v1/devices", headers=login(client, "reader01", "tab-new")).status_code == 403
