@@ -1,4 +1,4 @@
-"""Devices (PROTOCOL §2): what an admin sees of a tablet."""
+"""Devices (PROTOCOL §2): what an admin sees of a tablet, and the items it delivered."""
 
 from __future__ import annotations
 
@@ -21,3 +21,28 @@ class DeviceInfo(msgspec.Struct, frozen=True):
 
 class DeviceList(msgspec.Struct, frozen=True):
     devices: list[DeviceInfo]
+
+
+class DeviceItemFlag(msgspec.Struct, frozen=True):
+    code: str
+    message: str
+
+
+class DeviceItem(msgspec.Struct, frozen=True):
+    op_id: str
+    type: str
+    meter_id: str
+    user_id: str
+    status: str  # accepted | flagged: rejected items are never stored
+    flags: list[DeviceItemFlag]
+    review_task_id: str | None
+    batch_id: str
+    recorded_at: datetime  # the device clock's time, in UTC
+    received_at: datetime
+    evidence: str  # none | incomplete | complete
+
+
+class DeviceItemsPage(msgspec.Struct, frozen=True):
+    device_id: str
+    items: list[DeviceItem]
+    cursor: str | None  # null on the last page

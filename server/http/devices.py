@@ -9,7 +9,7 @@ import anyio.to_thread
 from litestar import Request, get, post
 from litestar.params import Parameter
 
-from field_schemas.devices import DeviceInfo, DeviceList
+from field_schemas.devices import DeviceInfo, DeviceItemsPage, DeviceList
 from server.context import context, principal
 from server.errors import ApiError
 from server.http.openapi import documented
@@ -29,7 +29,7 @@ async def items(
     device_id: DeviceIdParam,
     cursor: Annotated[str | None, Parameter(description="From the last page; omit for the first", max_length=512)] = None,
     limit: Annotated[int | None, Parameter(description="Items per page, default 500, clamped to 1–5,000")] = None,
-) -> service.DeviceItemsPage:
+) -> DeviceItemsPage:
     await principal(request, *OVERSEERS)
     return await anyio.to_thread.run_sync(service.device_items, context(request).db, device_id, cursor, limit)
 

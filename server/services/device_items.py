@@ -15,37 +15,13 @@ from datetime import datetime
 import msgspec
 from sqlalchemy import and_, or_, select
 
+from field_schemas.devices import DeviceItem, DeviceItemFlag, DeviceItemsPage
 from server.db.engine import Database
 from server.db.tables import devices, ops
 from server.errors import ApiError
 
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 5000
-
-
-class DeviceItemFlag(msgspec.Struct, frozen=True):
-    code: str
-    message: str
-
-
-class DeviceItem(msgspec.Struct, frozen=True):
-    op_id: str
-    type: str
-    meter_id: str
-    user_id: str
-    status: str  # accepted | flagged: rejected items are never stored
-    flags: list[DeviceItemFlag]
-    review_task_id: str | None
-    batch_id: str
-    recorded_at: datetime  # the device clock's time, in UTC
-    received_at: datetime
-    evidence: str  # none | incomplete | complete
-
-
-class DeviceItemsPage(msgspec.Struct, frozen=True):
-    device_id: str
-    items: list[DeviceItem]
-    cursor: str | None  # null on the last page
 
 
 class _Cursor(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
