@@ -180,16 +180,23 @@ class ReadingPoint:
 
 
 def consumption_series(points: Sequence[ReadingPoint], multiplier: Decimal, dials: int) -> list[Decimal | None]:
-    """For readings oldest first: advance × multiplier since the previous valid actual read
-    (a wrapped register counted as wrapped), None where there is no such pair."""
+    """For readings oldest first: advance × multiplier since the previous valid actual read,
+    None where there is no such pair. A value below the previous one counts as a wrapped
+    register when the wrap is under half the register's range, and otherwise shows as the
+    negative difference it is, so that a reverse reading stands out to the reviewer."""
     out: list[Decimal | None] = []
     previous: Decimal | None = None
+    half_range = Decimal(10) ** dials / 2
     for p in points:
         value = Decimal(p.value) if p.method == "actual" and p.value is not None else None
         if value is None:
             out.append(None)
             continue
-        out.append(register_advance(previous, value, dials) * multiplier if previous is not None else None)
+        if previous is None:
+            out.append(None)
+        else:
+            advance = register_advance(previous, value, dials)
+            out.append((advance if value >= previous or advance < half_range else value - previous) * multiplier)
         if p.status == "valid":
             previous = value
     return out

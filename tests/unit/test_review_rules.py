@@ -207,7 +207,13 @@ def test_consumption_is_advance_times_multiplier_with_wraps_and_gaps():
 def test_a_superseded_reading_is_not_the_base_of_the_next():
     points = [ReadingPoint("100", "actual", "valid"), ReadingPoint("90", "actual", "superseded"),
               ReadingPoint("130", "actual", "valid")]
-    assert consumption_series(points, Decimal(1), 6) == [None, Decimal(999990), Decimal(30)]
+    assert consumption_series(points, Decimal(1), 6) == [None, Decimal(-10), Decimal(30)]
+
+
+def test_a_reverse_reading_shows_as_negative_and_a_rollover_as_wrapped():
+    points = [ReadingPoint("3100", "actual", "valid"), ReadingPoint("3000", "actual", "valid"),
+              ReadingPoint("999950", "actual", "valid"), ReadingPoint("20", "actual", "valid")]
+    assert consumption_series(points, Decimal(2), 6) == [None, Decimal(-200), Decimal(1993900), Decimal(140)]
 
 
 # Cursors
