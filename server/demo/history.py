@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from random import Random
 
 from server.demo.ledger import Meter, Station
-from sync.ledger_csv import READING_COLUMNS
+from sync.history_csv import READING_COLUMNS
 
 MONTHS = 12
 # Use in each calendar month relative to the year's average.

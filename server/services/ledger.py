@@ -1,7 +1,8 @@
 """Ledger import: meters (with districts, routes, customers, seals) and reading
-history from CSV. ``sync.ledger_csv`` decides; this module fetches the rows on
-record in bulk, asks it, and writes the plan in one transaction: every row or
-none, a fixed handful of statements per 5,000 ids, never one per row.
+history from CSV. ``sync.ledger_csv`` and ``sync.history_csv`` decide; this
+module fetches the rows on record in bulk, asks them, and writes the plan in one
+transaction: every row or none, a fixed handful of statements per 5,000 ids,
+never one per row.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from server.db.engine import Database
 from server.db.tables import customers, districts, meters, readings, routes, seals
 from server.services import feed, meter_state
 from server.settings import Settings
+from sync import csv_values as cv
+from sync import history_csv as hc
 from sync import ledger_csv as lc
 
 Source = str | os.PathLike[str] | Iterable[str]
@@ -79,8 +82,8 @@ def import_readings(
     latest = now + timedelta(seconds=settings.thresholds.future_time_s)
     return _import(
         db, rows_or_file, "readings", now, actor=actor, dry_run=dry_run, progress=progress,
-        parse=lambda lines: lc.parse_readings(lines, tz, latest),
-        plan=lambda conn, rows: lc.plan_readings(rows, *_readings_on_record(conn, rows), tz),
+        parse=lambda lines: hc.parse_readings(lines, tz, latest),
+        plan=lambda conn, rows: hc.plan_readings(rows, *_readings_on_record(conn, rows), tz),
         write=_write_readings,
     )
 
@@ -89,12 +92,12 @@ class _Plan(Protocol):
     inserted: int
     updated: int
     unchanged: int
-    problems: list[lc.Problem]
+    problems: list[cv.Problem]
 
 
 def _import(
     db: Database, source: Source, kind: str, now: datetime, *, actor: str, dry_run: bool, progress: bool,
-    parse: Callable[[Iterable[str]], lc.Parsed[Any]],
+    parse: Callable[[Iterable[str]], cv.Parsed[Any]],
     plan: Callable[[Connection, list[Any]], P],
     write: Callable[[Connection, P, datetime, bool], set[Key]],
 ) -> ImportReport:
@@ -104,12 +107,12 @@ def _import(
         with _lines(source, progress) as lines:
             parsed = parse(lines)
     except NotUtf8 as exc:
-        return ImportReport(0, 0, 0, 0, lc.format_problems([(exc.line, str(exc))]))
+        return ImportReport(0, 0, 0, 0, cv.format_problems([(exc.line, str(exc))]))
     with (db.read() if dry_run or parsed.problems else db.write()) as conn:
         planned = plan(conn, parsed.records)
         problems = parsed.problems + planned.problems
         if problems:
-            return ImportReport(parsed.rows, 0, 0, 0, lc.format_problems(problems))
+            return ImportReport(parsed.rows, 0, 0, 0, cv.format_problems(problems))
         report = ImportReport(parsed.rows, planned.inserted, planned.updated, planned.unchanged, [])
         if not dry_run:
             resend = write(conn, planned, now, progress)
@@ -206,12 +209,12 @@ def _ledger_on_record(conn: Connection, rows: Sequence[lc.LedgerRow]) -> lc.OnRe
 
 
 def _readings_on_record(
-    conn: Connection, rows: Sequence[lc.Reading]
-) -> tuple[dict[str, lc.MeterFacts], dict[lc.ReadingKey, str | None]]:
+    conn: Connection, rows: Sequence[hc.Reading]
+) -> tuple[dict[str, hc.MeterFacts], dict[hc.ReadingKey, str | None]]:
     """The file's meters, and what is stored for them between the file's first and last read_at."""
     meter_ids = [r.meter_id for r in rows]
     meter_rows = _rows_with_ids(conn, [meters.c.id, meters.c.registers, meters.c.dials], meters.c.id, meter_ids)
-    facts = {m.id: lc.MeterFacts(tuple(m.registers), m.dials) for m in meter_rows}
+    facts = {m.id: hc.MeterFacts(tuple(m.registers), m.dials) for m in meter_rows}
     if not rows:
         return facts, {}
     first, last = min(r.read_at for r in rows), max(r.read_at for r in rows)
@@ -253,7 +256,7 @@ def _write_ledger(conn: Connection, plan: lc.LedgerPlan, now: datetime, progress
     return plan.resend | {("meter", meter_id) for meter_id in customer_meters}
 
 
-def _write_readings(conn: Connection, plan: lc.ReadingPlan, now: datetime, progress: bool) -> set[Key]:
+def _write_readings(conn: Connection, plan: hc.ReadingPlan, now: datetime, progress: bool) -> set[Key]:
     values = [
         {"meter_id": r.meter_id, "register": r.register, "value": r.value, "read_at": r.read_at,
          "method": "actual", "source": "import", "cycle": r.cycle}

@@ -1,4 +1,4 @@
-"""Reading the ledger CSV and planning an import, without a database."""
+"""Reading the meters CSV and planning an import, without a database."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sync import csv_values as cv
 from sync import ledger_csv as lc
 
 STATION = ZoneInfo("Asia/Shanghai")
-NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
 VALID = {
     "district_id": "D01", "district_name": "东村台区", "route_id": "R01", "customer_id": "C001",
@@ -38,12 +38,12 @@ def to_csv(rows: list[dict[str, str]], columns: tuple[str, ...] = lc.METER_COLUM
     return out.getvalue().splitlines(keepends=True)
 
 
-def parse(*rows: dict[str, str]) -> lc.Parsed[lc.LedgerRow]:
+def parse(*rows: dict[str, str]) -> cv.Parsed[lc.LedgerRow]:
     return lc.parse_ledger(to_csv(list(rows)), STATION, temp_supply_months=6)
 
 
 def problems_of(*rows: dict[str, str]) -> list[str]:
-    return lc.format_problems(parse(*rows).problems)
+    return cv.format_problems(parse(*rows).problems)
 
 
 def only_record(*rows: dict[str, str]) -> lc.LedgerRow:
@@ -210,18 +210,18 @@ def test_missing_columns_in_the_header_are_named_and_no_row_is_read():
     columns = tuple(c for c in lc.METER_COLUMNS if c not in ("lat", "seals"))
     lines = to_csv([{c: VALID[c] for c in columns}], columns)
     parsed = lc.parse_ledger(lines, STATION, 6)
-    assert lc.format_problems(parsed.problems) == ["line 1: missing columns: lat, seals"]
+    assert cv.format_problems(parsed.problems) == ["line 1: missing columns: lat, seals"]
     assert parsed.records == [] and parsed.rows == 0
 
 
 def test_an_empty_file_names_the_columns_it_needs():
-    (problem,) = lc.format_problems(lc.parse_ledger([], STATION, 6).problems)
+    (problem,) = cv.format_problems(lc.parse_ledger([], STATION, 6).problems)
     assert problem.startswith("line 1: the file is empty; the header must name district_id, district_name")
 
 
 def test_rows_with_a_wrong_number_of_fields_are_refused():
     lines = to_csv([VALID]) + ["D01,东村台区,R01\n"]
-    assert lc.format_problems(lc.parse_ledger(lines, STATION, 6).problems) == [
+    assert cv.format_problems(lc.parse_ledger(lines, STATION, 6).problems) == [
         "line 3: 3 fields, but the header has 20"
     ]
 
@@ -232,7 +232,7 @@ def test_blank_rows_are_skipped_and_line_numbers_stay_those_of_the_file():
     lines += to_csv([{**VALID, "meter_id": "M-0002", "multiplier": "abc"}])[1:]
     parsed = lc.parse_ledger(lines, STATION, 6)
     assert [r.line for r in parsed.records] == [4]
-    assert lc.format_problems(parsed.problems) == ["line 5: multiplier 'abc' is not a positive decimal"]
+    assert cv.format_problems(parsed.problems) == ["line 5: multiplier 'abc' is not a positive decimal"]
 
 
 def test_a_byte_order_mark_before_the_header_is_ignored():
@@ -335,7 +335,7 @@ def test_a_meter_moving_to_another_route_is_updated():
 def test_a_route_on_record_in_another_district_is_refused():
     before = parse(VALID).records
     after = parse({**VALID, "district_id": "D02", "district_name": "西村台区"}).records
-    assert lc.format_problems(lc.plan_ledger(after, on_record_of(before)).problems) == [
+    assert cv.format_problems(lc.plan_ledger(after, on_record_of(before)).problems) == [
         "line 2: route R01 is in district D01 on record, not D02; a route does not change district"
     ]
 
@@ -366,65 +366,6 @@ def test_a_seal_the_file_no_longer_lists_is_removed():
     assert plan.resend == {("meter", "M-0001")}
 
 
-# -- reading history -----------------------------------------------------------------------------
-
-READING = {"meter_id": "M-0001", "register": "total", "read_at": "2024-01-05T10:00:00", "value": "123.4"}
-FACTS = {"M-0001": lc.MeterFacts(("total", "peak"), 4)}
-
-
-def parse_readings(*rows: dict[str, str]) -> lc.Parsed[lc.Reading]:
-    return lc.parse_readings(to_csv(list(rows), lc.READING_COLUMNS), STATION, NOW)
-
-
-def reading_problems(*rows: dict[str, str], stored=None) -> list[str]:
-    parsed = parse_readings(*rows)
-    plan = lc.plan_readings(parsed.records, FACTS, stored or {}, STATION)
-    return lc.format_problems(parsed.problems + plan.problems)
-
-
-def test_a_reading_is_stored_in_utc_in_the_cycle_of_its_station_month():
-    (reading,) = parse_readings({**READING, "read_at": "2024-02-01T07:00:00"}).records
-    assert reading.read_at == datetime(2024, 1, 31, 23, 0, tzinfo=timezone.utc)
-    assert reading.cycle == "2024-02"
-
-
-@pytest.mark.parametrize(("change", "message"), [
-    ({"value": "-5"}, "value '-5' is not a non-negative decimal"),
-    ({"value": "NaN"}, "value 'NaN' is not a non-negative decimal"),
-    ({"value": ""}, "value '' is not a non-negative decimal"),
-    ({"read_at": "05/01/2024"}, "read_at '05/01/2024' is not an ISO 8601 date or time"),
-    ({"read_at": "2026-03-02T00:00:00Z"}, "read_at '2026-03-02T00:00:00Z' is in the future"),
-    ({"meter_id": "M-9999"}, "meter M-9999 is not in the ledger"),
-    ({"register": "valley"}, "register 'valley' is not one of meter M-0001's registers (total, peak)"),
-    ({"value": "10000"}, "value 10000 does not fit the 4 dials of meter M-0001"),
-])
-def test_a_bad_reading_is_explained(change, message):
-    assert reading_problems({**READING, **change}) == [f"line 2: {message}"]
-
-
-def test_a_reading_already_stored_with_the_same_value_is_skipped():
-    (reading,) = parse_readings(READING).records
-    plan = lc.plan_readings([reading], FACTS, {("M-0001", "total", reading.read_at): "123.40"}, STATION)
-    assert (plan.new, plan.unchanged, plan.problems) == ([], 1, [])
-
-
-def test_a_reading_stored_with_another_value_is_a_conflict():
-    (reading,) = parse_readings(READING).records
-    assert reading_problems(READING, stored={("M-0001", "total", reading.read_at): "120"}) == [
-        "line 2: meter M-0001 total at 2024-01-05T10:00:00+08:00 is 120 on record, not 123.4"
-    ]
-
-
-def test_a_reading_repeated_in_the_file_counts_once_and_a_contradiction_is_refused():
-    same = parse_readings(READING, {**READING, "read_at": "2024-01-05T02:00:00Z"}).records
-    plan = lc.plan_readings(same, FACTS, {}, STATION)
-    assert (len(plan.new), plan.unchanged) == (1, 1)
-    assert reading_problems(READING, {**READING, "value": "99"}) == [
-        "line 3: meter M-0001 total at 2024-01-05T10:00:00+08:00 is 123.4 on line 2, not 99"
-    ]
-    assert lc.plan_readings(same, FACTS, {}, STATION).resend == {("meter", "M-0001")}
-
-
 # -- any valid row round-trips -------------------------------------------------------------------
 
 ids = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", min_size=1, max_size=64)
@@ -432,7 +373,7 @@ names = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp"
 places = st.builds(lambda text: f"村{text}号", st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=100))
 decimals = st.decimals(min_value=Decimal("0.001"), max_value=Decimal("99999"), places=3)
 moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(STATION))
-seal_sets = st.dictionaries(st.sampled_from(lc.SEAL_POSITIONS), ids, max_size=4).filter(
+seal_sets = st.dictionaries(st.sampled_from(cv.SEAL_POSITIONS), ids, max_size=4).filter(
     lambda seals: len(set(seals.values())) == len(seals)
 )
 
@@ -458,7 +399,7 @@ def test_any_valid_row_reads_back_as_written(meter_id, customer_id, customer_nam
     assert row.customer.customer_class == (customer_class or None)
     # Normalised, yet the same number; normalising again changes nothing.
     assert Decimal(row.meter.multiplier) == multiplier
-    assert lc.positive_decimal("multiplier", row.meter.multiplier) == row.meter.multiplier
+    assert cv.positive_decimal("multiplier", row.meter.multiplier) == row.meter.multiplier
     assert (row.meter.dials, row.meter.phases, row.meter.registers) == (dials, phases, tuple(registers))
     assert row.meter.installed_at == installed_at and row.meter.installed_at.tzinfo == timezone.utc
     assert dict(row.seals) == seals
