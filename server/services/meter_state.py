@@ -27,8 +27,8 @@ from typing import Iterable, NamedTuple
 
 import msgspec
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from server.db.bulk import insert_rows
 from server.db.queries import recent_reads
 from server.db.tables import meter_state
 
@@ -163,15 +163,8 @@ def _insert(kept: Kept, read: Read) -> None:
 
 def save(conn: Connection, states: MeterStates, meter_ids: Iterable[str]) -> None:
     """Write these meters' kept readings back, fresh."""
-    rows = [{"meter_id": m, "fresh": True, "recent": encode(states.reads[m])}
-            for m in sorted(set(meter_ids)) if m in states.reads]
-    if rows:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(meter_state)
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=[meter_state.c.meter_id],
-            set_={"fresh": stmt.excluded.fresh, "recent": stmt.excluded.recent},
-        ), rows)
+    rows = [(m, True, encode(states.reads[m])) for m in sorted(set(meter_ids)) if m in states.reads]
+    insert_rows(conn, meter_state, ("meter_id", "fresh", "recent"), rows, upsert_on=("meter_id",))
 
 
 def lock(conn: Connection, meter_ids: Iterable[str]) -> None:

@@ -19,6 +19,7 @@ from field_schemas import push as wire
 from server.auth import Principal
 from server.clock import utcnow
 from server.db.audit import audit_many
+from server.db.bulk import insert_rows, json_text, time_binder
 from server.db.engine import Database
 from server.db.tables import (
     assignments,
@@ -116,10 +117,23 @@ def _push_once(db: Database, settings: Settings, who: Principal, req: wire.PushR
     return body
 
 
+OPS_COLUMNS = ("op_id", "batch_id", "user_id", "device_id", "type", "meter_id", "content_hash", "status", "flags",
+               "review_task_id", "recorded_at", "recorded_at_corrected", "received_at", "evidence", "payload")
+READING_COLUMNS = ("meter_id", "register", "value", "read_at", "method", "source", "cycle", "op_id",
+                   "assignment_id", "user_id", "unable_reason", "status")
+
+
 def write_plan(conn: Connection, plan: BatchPlan, actor: str, now: datetime) -> None:
-    """The plan's rows, a statement per table, whatever the batch size."""
+    """The plan's rows, a statement per table, whatever the batch size: the many rows as
+    tuples through the driver, each JSON value encoded once."""
+    time = time_binder(conn)
     if plan.ops:
-        conn.execute(insert(ops), plan.ops)
+        insert_rows(conn, ops, OPS_COLUMNS, [
+            (o["op_id"], o["batch_id"], o["user_id"], o["device_id"], o["type"], o["meter_id"], o["content_hash"],
+             o["status"], json_text(o["flags"]), o["review_task_id"], time(o["recorded_at"]),
+             time(o["recorded_at_corrected"]), time(o["received_at"]), o["evidence"], json_text(o["payload"]))
+            for o in plan.ops
+        ])
     if plan.superseded:
         conn.execute(
             update(readings)
@@ -129,7 +143,11 @@ def write_plan(conn: Connection, plan: BatchPlan, actor: str, now: datetime) -> 
             [{"m": m, "r": r, "c": c} for m, r, c in plan.superseded],
         )
     if plan.readings:
-        conn.execute(insert(readings), plan.readings)
+        insert_rows(conn, readings, READING_COLUMNS, [
+            (r["meter_id"], r["register"], r["value"], time(r["read_at"]), r["method"], r["source"], r["cycle"],
+             r["op_id"], r["assignment_id"], r["user_id"], r["unable_reason"], r["status"])
+            for r in plan.readings
+        ])
     _write_seals(conn, plan, now)
     new = [t for t in plan.tasks.values() if t.is_new]
     changed = [t for t in plan.tasks.values() if t.changed and not t.is_new]
@@ -151,9 +169,10 @@ def write_plan(conn: Connection, plan: BatchPlan, actor: str, now: datetime) -> 
             [{"tid": t.id, "f": t.flags, "k": t.kind, "p": t.priority} for t in changed],
         )
     if plan.task_items:
-        conn.execute(insert(review_task_items), plan.task_items)
+        insert_rows(conn, review_task_items, ("task_id", "op_id"),
+                    [(t["task_id"], t["op_id"]) for t in plan.task_items])
     if plan.op_photos:
-        conn.execute(insert(op_photos), plan.op_photos)
+        insert_rows(conn, op_photos, ("op_id", "sha256"), [(p["op_id"], p["sha256"]) for p in plan.op_photos])
     _complete_field_work(conn, plan, actor, now)
 
 

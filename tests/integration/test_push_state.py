@@ -229,3 +229,34 @@ def test_a_meter_inserted_again_under_an_old_id_is_rebuilt(db, station):
     fresh, kept = kept_rows(db)[meter.id]
     assert fresh and kept == {}
     assert rows.keys() == kept_rows(db).keys()
+
+
+def test_rows_written_through_the_driver_are_those_sqlalchemy_would_write(client, db, station):
+    """ops and readings go in as tuples through the driver: the same stored values, times and JSON."""
+    from server.db.bulk import time_binder
+    from server.db.tables import ops
+
+    headers = login(client, "reader01")
+    meter = station["meters"][0]
+    item = reading(meter, station["assignment"][meter], "3000", note="表箱门锁坏了 — lock broken",
+                   location={"lat": 30.1, "lon": 120.2, "accuracy_m": 8.5},
+                   recorded_at=(datetime.now(timezone(timedelta(hours=8))) - timedelta(minutes=1)).isoformat())
+    [result] = push(client, headers, batch([item])).json()["results"]
+    assert result["status"] == "flagged"
+    with db.read() as conn:
+        op = conn.execute(select(ops).where(ops.c.op_id == item["op_id"])).one()
+        stored = conn.execute(select(readings).where(readings.c.op_id == item["op_id"])).one()
+        if conn.dialect.name == "sqlite":
+            raw = conn.exec_driver_sql("SELECT recorded_at, received_at FROM ops WHERE op_id = ?",
+                                       (item["op_id"],)).one()
+            processor = ops.c.recorded_at.type._cached_bind_processor(conn.dialect)
+            assert tuple(raw) == (processor(op.recorded_at), processor(op.received_at))
+            assert time_binder(conn)(op.recorded_at) == raw[0]
+    assert op.recorded_at == datetime.fromisoformat(item["recorded_at"])
+    assert op.recorded_at.tzinfo is not None and op.recorded_at.utcoffset() == timedelta(0)
+    assert op.payload["note"] == item["note"] and op.payload["location"] == item["location"]
+    assert datetime.fromisoformat(op.payload["recorded_at"]) == op.recorded_at
+    assert [f["code"] for f in op.flags] == [f["code"] for f in result["flags"]]
+    assert (stored.meter_id, stored.value, stored.method, stored.source, stored.status, stored.user_id) == (
+        meter, "3000", "actual", "field", "valid", "reader01")
+    assert stored.read_at == op.recorded_at_corrected

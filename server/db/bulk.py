@@ -1,0 +1,73 @@
+"""Many rows in one statement through the driver: prebuilt SQL and plain tuples.
+
+For the hot write paths, where SQLAlchemy's per-row parameter dicts and type
+processing cost more than the insert itself. Values are bound as the column
+types in ``server.db.tables`` bind them: UTC times (on SQLite as the same
+text SQLAlchemy writes), JSON as its text.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any, Callable, Sequence
+
+import msgspec
+from sqlalchemy import Connection, Table
+
+_json = msgspec.json.Encoder().encode
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    """What ``UTCDateTime`` writes on SQLite: naive UTC, microseconds always."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    if value.tzinfo is not timezone.utc:
+        value = value.astimezone(timezone.utc)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _aware_time(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value
+
+
+def time_binder(conn: Connection) -> Callable[[datetime | None], Any]:
+    """How a UTC time column's value goes to this connection's driver."""
+    return _sqlite_time if conn.dialect.name == "sqlite" else _aware_time
+
+
+def json_text(value: Any) -> str:
+    """A JSON column's value as the text the driver sends (both databases cast it)."""
+    return _json(value).decode()
+
+
+@lru_cache(maxsize=64)
+def _insert_sql(table_name: str, columns: tuple[str, ...], qmark: bool, key: tuple[str, ...]) -> str:
+    marks = ", ".join(["?" if qmark else "%s"] * len(columns))
+    sql = f'INSERT INTO "{table_name}" ({_names(columns)}) VALUES ({marks})'
+    if key:
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in key)
+        sql += f" ON CONFLICT ({_names(key)}) DO UPDATE SET {updates}"
+    return sql
+
+
+def _names(columns: Sequence[str]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]], *,
+                upsert_on: Sequence[str] = ()) -> None:
+    """One ``executemany`` of ``rows`` (tuples in the order of ``columns``) into ``table``;
+    with ``upsert_on`` (a unique key), a row whose key is taken updates its other columns."""
+    if not rows:
+        return
+    assert all(c in table.c for c in (*columns, *upsert_on)), columns
+    sql = _insert_sql(table.name, tuple(columns), conn.dialect.paramstyle == "qmark", tuple(upsert_on))
+    conn.exec_driver_sql(sql, rows)
+
+
+__all__ = ["insert_rows", "json_text", "time_binder"]
