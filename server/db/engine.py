@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -44,6 +44,8 @@ def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> Engine:
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # Savepoint journals and sorts in memory: a group commit runs each batch in a savepoint.
+        cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -58,6 +60,7 @@ class Database:
 
     def __init__(self, url: str, *, read_pool_size: int = 8) -> None:
         self.url = url
+        self._on_dispose: list[Callable[[], None]] = []
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self.writer = _sqlite_engine(url, writer=True, pool_size=1)
@@ -77,7 +80,14 @@ class Database:
             with conn.begin():
                 yield conn
 
+    def on_dispose(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` first when the database is disposed (a thread that writes through it stops)."""
+        self._on_dispose.append(hook)
+
     def dispose(self) -> None:
+        hooks, self._on_dispose = self._on_dispose, []
+        for hook in hooks:
+            hook()
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()

@@ -40,7 +40,7 @@ async def push(request: Request) -> Response[PushResponse]:
     ctx = context(request)
     who = await principal(request)
     req = await read_json(request, PushRequest, ctx.settings.max_body_bytes)
-    body = await anyio.to_thread.run_sync(push_service.push, ctx.db, ctx.settings, who, req)
+    body = await push_service.push_async(ctx.db, ctx.settings, who, req)
     return Response(body, media_type="application/json")  # type: ignore[arg-type]
 
 

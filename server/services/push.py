@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+import anyio.to_thread
 import msgspec
 from sqlalchemy import Connection, and_, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -39,6 +40,7 @@ from server.db.tables import (
 from server.errors import ApiError
 from server.services import evidence, feed, meter_state
 from server.services.pull import check_schema_version
+from server.services.writer import writer_of
 from server.services.push_ledger import fetch_held_photos, fetch_ledger, fetch_open_tasks, fetch_stored
 from server.settings import Settings
 from sync.ledger import BatchContext, UserView
@@ -73,47 +75,59 @@ def check_request(settings: Settings, who: Principal, req: wire.PushRequest) -> 
 
 
 def push(db: Database, settings: Settings, who: Principal, req: wire.PushRequest) -> bytes:
+    """Judge and store a batch in a transaction of its own; the answer, once committed."""
     check_request(settings, who, req)
     try:
-        return _push_once(db, settings, who, req)
+        with db.write() as conn:
+            return _push_once(conn, settings, who, req)
     except IntegrityError:
         # The same items committed meanwhile by a concurrent copy of this batch
         # (PostgreSQL waits for it, then reports the clash): judge again, now as duplicates.
-        return _push_once(db, settings, who, req)
+        with db.write() as conn:
+            return _push_once(conn, settings, who, req)
 
 
-def _push_once(db: Database, settings: Settings, who: Principal, req: wire.PushRequest) -> bytes:
+async def push_async(db: Database, settings: Settings, who: Principal, req: wire.PushRequest) -> bytes:
+    """``push`` for a request handler. On SQLite the batch joins the group writer's next commit
+    (its own savepoint in a transaction shared with the batches queued alongside); the answer
+    is released after that commit."""
+    if not db.is_sqlite:
+        return await anyio.to_thread.run_sync(push, db, settings, who, req)
+    check_request(settings, who, req)
+    return await writer_of(db).run(lambda conn: _push_once(conn, settings, who, req), weight=len(req.items))
+
+
+def _push_once(conn: Connection, settings: Settings, who: Principal, req: wire.PushRequest) -> bytes:
     now = utcnow()
     skew = clock_skew_s(req.sent_at, now)
     op_ids = [i.op_id for i in req.items]
     meter_ids = sorted({i.meter_id for i in req.items})
-    with db.write() as conn:
-        submitter = conn.execute(select(users.c.id, users.c.roles, users.c.active).where(users.c.id == who.user_id)).one()
-        ctx = BatchContext(now=now, skew_s=skew, station_tz=settings.station_timezone,
-                           submitter=UserView(submitter.id, frozenset(submitter.roles), submitter.active),
-                           thresholds=settings.thresholds)
-        ledger, states = fetch_ledger(conn, req.items, who.user_id, settings.thresholds)
-        plan = plan_batch(
-            req, ctx=ctx,
-            ledger=ledger,
-            stored=fetch_stored(conn, op_ids),
-            open_tasks=fetch_open_tasks(conn, meter_ids),
-            held_photos=fetch_held_photos(conn, req.items),
-            device_id=who.device_id,
-            new_task_id=new_task_id,
-        )
-        # Items whose photos arrived first get their EXIF checks now, in this answer.
-        evidence.check_pushed(conn, settings, plan, new_task_id)
-        write_plan(conn, plan, who.user_id, now)
-        meter_state.add_batch(conn, states, plan.readings, plan.superseded)
-        response = wire.PushResponse(
-            batch_id=req.batch_id, server_time=now, clock_skew_s=skew, results=plan.results,
-            missing_photos=missing_photos(conn, who.user_id),
-        )
-        body = _encoder.encode(response)
-        _save_receipt(conn, req, who, now, plan, body)
-        conn.execute(update(devices).where(devices.c.id == who.device_id).values(last_push_at=now, last_seen_at=now))
-        feed.touch(conn, [("meter", m) for m in plan.touched_meters], now)
+    submitter = conn.execute(select(users.c.id, users.c.roles, users.c.active).where(users.c.id == who.user_id)).one()
+    ctx = BatchContext(now=now, skew_s=skew, station_tz=settings.station_timezone,
+                       submitter=UserView(submitter.id, frozenset(submitter.roles), submitter.active),
+                       thresholds=settings.thresholds)
+    ledger, states = fetch_ledger(conn, req.items, who.user_id, settings.thresholds)
+    plan = plan_batch(
+        req, ctx=ctx,
+        ledger=ledger,
+        stored=fetch_stored(conn, op_ids),
+        open_tasks=fetch_open_tasks(conn, meter_ids),
+        held_photos=fetch_held_photos(conn, req.items),
+        device_id=who.device_id,
+        new_task_id=new_task_id,
+    )
+    # Items whose photos arrived first get their EXIF checks now, in this answer.
+    evidence.check_pushed(conn, settings, plan, new_task_id)
+    write_plan(conn, plan, who.user_id, now)
+    meter_state.add_batch(conn, states, plan.readings, plan.superseded)
+    response = wire.PushResponse(
+        batch_id=req.batch_id, server_time=now, clock_skew_s=skew, results=plan.results,
+        missing_photos=missing_photos(conn, who.user_id),
+    )
+    body = _encoder.encode(response)
+    _save_receipt(conn, req, who, now, plan, body)
+    conn.execute(update(devices).where(devices.c.id == who.device_id).values(last_push_at=now, last_seen_at=now))
+    feed.touch(conn, [("meter", m) for m in plan.touched_meters], now)
     return body
 
 

@@ -1,0 +1,166 @@
+"""The group writer (SQLite): jobs queued while a transaction runs commit together, each in a
+savepoint of its own, and every answer waits for the shared commit."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import event, insert, select
+
+from server.db.tables import districts
+from server.services.writer import MAX_JOBS_PER_COMMIT, GroupWriter
+
+
+@pytest.fixture
+def writer(db, backend):
+    if backend != "sqlite":
+        pytest.skip("the group writer is SQLite's")
+    w = GroupWriter(db)
+    yield w
+    w.stop()
+
+
+def add_district(name: str):
+    def run(conn):
+        conn.execute(insert(districts).values(id=name, name=name))
+        return name
+    return run
+
+
+def stored(db) -> set[str]:
+    with db.read() as conn:
+        return set(conn.execute(select(districts.c.id)).scalars())
+
+
+def test_jobs_queued_while_one_runs_commit_together(db, writer):
+    commits: list[object] = []
+    event.listen(db.writer, "commit", lambda conn: commits.append(conn))
+    started, release = threading.Event(), threading.Event()
+
+    def slow(conn):
+        started.set()
+        release.wait(10)
+        return add_district("d-first")(conn)
+
+    first = writer.submit(slow)
+    assert started.wait(10)
+    rest = [writer.submit(add_district(f"d-{i}")) for i in range(5)]
+    release.set()
+    assert [f.result(10) for f in [first, *rest]] == ["d-first", *(f"d-{i}" for i in range(5))]
+    assert len(commits) == 1
+    assert stored(db) == {"d-first", *(f"d-{i}" for i in range(5))}
+
+
+def test_a_failing_job_rolls_back_alone(db, writer):
+    started, release = threading.Event(), threading.Event()
+
+    def gate(conn):
+        started.set()
+        release.wait(10)
+
+    def fails(conn):
+        conn.execute(insert(districts).values(id="d-half", name="written, then rolled back"))
+        raise ValueError("this batch is refused")
+
+    gated = writer.submit(gate)
+    assert started.wait(10)
+    futures = [writer.submit(add_district("d-a")), writer.submit(fails), writer.submit(add_district("d-b"))]
+    release.set()
+    gated.result(10)
+    assert futures[0].result(10) == "d-a" and futures[2].result(10) == "d-b"
+    with pytest.raises(ValueError, match="refused"):
+        futures[1].result(10)
+    assert stored(db) == {"d-a", "d-b"}
+
+
+def test_an_answer_is_released_only_after_the_commit(db, writer):
+    seen_at_release: list[set[str]] = []
+    future = writer.submit(add_district("d-x"))
+    future.add_done_callback(lambda _: seen_at_release.append(stored(db)))
+    future.result(10)
+    assert seen_at_release == [{"d-x"}]
+
+
+def test_a_failed_commit_fails_every_job_of_its_group(db, writer, monkeypatch):
+    started, release = threading.Event(), threading.Event()
+
+    def gate(conn):
+        started.set()
+        release.wait(10)
+
+    def refuse_commit(conn):
+        raise RuntimeError("disk full")
+
+    gated = writer.submit(gate)
+    assert started.wait(10)
+    futures = [writer.submit(add_district(f"d-{i}")) for i in range(3)]
+    event.listen(db.writer, "commit", refuse_commit)
+    try:
+        release.set()
+        for f in [gated, *futures]:
+            with pytest.raises(RuntimeError, match="disk full"):
+                f.result(10)
+    finally:
+        event.remove(db.writer, "commit", refuse_commit)
+    assert stored(db) == set()
+    assert writer.submit(add_district("d-after")).result(10) == "d-after"
+
+
+def test_a_group_is_bounded(db, writer):
+    started, release = threading.Event(), threading.Event()
+    commits: list[object] = []
+    event.listen(db.writer, "commit", lambda conn: commits.append(conn))
+
+    def gate(conn):
+        started.set()
+        release.wait(10)
+
+    gated = writer.submit(gate)
+    assert started.wait(10)
+    futures = [writer.submit(add_district(f"d-{i:03d}")) for i in range(2 * MAX_JOBS_PER_COMMIT)]
+    release.set()
+    for f in [gated, *futures]:
+        f.result(10)
+    assert len(commits) >= 2
+    assert len(stored(db)) == 2 * MAX_JOBS_PER_COMMIT
+
+
+def test_pushes_at_once_are_answered_and_stored_once(client, db, backend):
+    """Concurrent batches through HTTP: every answer after its commit, nothing lost or doubled."""
+    from datetime import date, timedelta
+
+    from server.db.tables import assignments, ops
+    from server.services import cycles
+    from tests.factories import add_route, add_user, login
+    from tests.push_helpers import batch, push, reading
+
+    readers = [add_user(db, f"reader{i:02d}", "reader") for i in range(4)]
+    today = date.today()
+    meters = {}
+    for i, reader in enumerate(readers):
+        meters[reader] = add_route(db, f"r-{i:02d}", 20, history=3)
+        cycles.open_cycle(db, today.strftime("%Y-%m"), f"r-{i:02d}", reader, today - timedelta(days=5),
+                          today + timedelta(days=5))
+    with db.read() as conn:
+        assignment = dict(conn.execute(select(assignments.c.meter_id, assignments.c.id)).all())
+    headers = {r: login(client, r, f"tab-{r}") for r in readers}
+    bodies = {r: [batch([reading(m, assignment[m], "1700") for m in meters[r][k::2]], device_id=f"tab-{r}")
+                  for k in range(2)] for r in readers}
+    answers: dict[str, list] = {r: [] for r in readers}
+
+    def send(reader: str) -> None:
+        for body in bodies[reader] + bodies[reader][:1]:  # the first batch sent again
+            answers[reader].append(push(client, headers[reader], body))
+
+    threads = [threading.Thread(target=send, args=(r,)) for r in readers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for reader in readers:
+        first, second, again = answers[reader]
+        assert first.status_code == second.status_code == again.status_code == 200
+        assert {r["status"] for r in again.json()["results"]} == {"duplicate"}
+    with db.read() as conn:
+        assert len(conn.execute(select(ops.c.op_id)).all()) == 80
