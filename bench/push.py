@@ -54,14 +54,14 @@ from sqlalchemy.engine import make_url
 from field_schemas.auth import LoginRequest
 from field_schemas.push import PushRequest
 from server.auth import Principal, hash_password
+from server.cli.db_cmds import tune_gc
 from server.db import migrate
 from server.db.engine import Database
 from server.db.tables import assignments, batches, customers, districts, meters, ops, readings, routes, users
-from server.services import cycles, feed, identity, meter_state, push_ledger
+from server.services import cycles, feed, identity, meter_state
 from server.services import push as push_service
 from server.settings import Settings, normalise_database_url
 from sync import push as push_planner
-from sync.ledger import BatchLedger
 
 from common import LocalServer  # bench/, on the path when run as a script
 
@@ -241,6 +241,10 @@ class CommitTimedDatabase:
 
     def __init__(self, db: Database, clock: SectionClock) -> None:
         self.db, self.clock = db, clock
+        self.is_sqlite = db.is_sqlite
+
+    def read(self) -> Any:
+        return self.db.read()
 
     @contextmanager
     def write(self) -> Iterator[Any]:
@@ -444,30 +448,37 @@ def measure_raw(settings: Settings, station: list[Tablet], batch_size: int) -> d
 
 
 PUSH_SECTIONS = (
-    # (module, attribute, label): the calls inside server.services.push.push, nested ones indented
-    (push_service, "fetch_ledger", "fetch_ledger"),
-    (meter_state, "load", "  meter_state.load (kept history)"),
-    (meter_state, "from_readings", "    from_readings (stale meters)"),
-    (push_ledger, "_meter_rows", "  meters + customers"),
-    (push_ledger, "_meters", "  seals + read counts + MeterView"),
-    (push_ledger, "_assignments", "  assignments"),
-    (push_service, "fetch_stored", "fetch_stored (op_id lookup)"),
-    (push_service, "fetch_open_tasks", "fetch_open_tasks"),
-    (push_service, "fetch_held_photos", "fetch_held_photos"),
-    (push_service, "plan_batch", "plan_batch"),
-    (push_planner, "judge_item", "  judge_item (rules)"),
-    (push_planner, "content_hash", "  content_hash"),
-    (push_planner, "to_rule_item", "  to_rule_item"),
-    (push_planner, "_result", "  _result (ItemResult)"),
-    (push_planner, "_apply_to_ledger", "  _apply_to_ledger"),
-    (BatchLedger, "__post_init__", "  BatchLedger.__post_init__"),
-    (push_service, "write_plan", "write_plan (inserts)"),
-    (meter_state, "add_batch", "meter_state.add_batch"),
-    (push_service, "missing_photos", "missing_photos"),
-    (push_service, "_save_receipt", "_save_receipt"),
-    (feed, "touch", "feed.touch"),
-    (feed, "write_feed", "  write_feed (upsert)"),
+    # (module, attribute, label): the calls of a push as the server makes them, nested ones indented.
+    # On SQLite a batch is judged on a read snapshot, then stored by the group writer, which
+    # fetches its rows again under the write lock; on PostgreSQL both happen in one transaction.
+    (push_service, "judge_on_snapshot", "judge_on_snapshot (no lock held)"),
+    (push_service, "fetch", "  fetch (rows, in both phases)"),
+    (meter_state, "from_rows", "    meter_state.from_rows (decode)"),
+    (meter_state, "history_rows", "    history_rows (stale meters)"),
+    (push_service, "inputs", "  inputs (ledger views)"),
+    (push_service, "plan_batch", "  plan_batch"),
+    (push_planner, "judge_item", "    judge_item (rules)"),
+    (push_planner, "to_rule_item", "    to_rule_item"),
+    (push_planner, "_result", "    _result (ItemResult)"),
+    (push_planner, "_apply_to_ledger", "    _apply_to_ledger"),
+    (push_service, "store_judged", "store_judged (under the write lock)"),
+    (push_service, "write_plan", "  write_plan (inserts)"),
+    (meter_state, "add_batch", "  meter_state.add_batch"),
+    (push_service, "missing_photos", "  missing_photos"),
+    (push_service, "_save_receipt", "  _save_receipt"),
+    (feed, "touch", "  feed.touch"),
+    (feed, "write_feed", "    write_feed (upsert)"),
 )
+
+
+def push_as_served(db: Any, settings: Settings, who: Principal, req: PushRequest) -> bytes:
+    """What the server does with a batch, in this thread (the group writer's part in one
+    transaction of its own)."""
+    if not settings.is_sqlite:
+        return push_service.push(db, settings, who, req)
+    judged = push_service.judge_on_snapshot(db, settings, who, req)
+    with db.write() as conn:
+        return push_service.store_judged(conn, settings, who, req, judged)
 
 
 def profile_push(settings: Settings, station: list[Tablet], batch_size: int) -> dict[str, Any]:
@@ -487,6 +498,7 @@ def profile_push(settings: Settings, station: list[Tablet], batch_size: int) -> 
             work += [(who, body) for _, body in push_bodies(tablet, batch_size)]
         half = max(1, len(work) // 2)
         decoder = msgspec.json.Decoder(PushRequest)
+        tune_gc()  # as 'fieldsync serve' does
         clock = SectionClock()
         timed_db = CommitTimedDatabase(db, clock)
         for owner, name, label in PUSH_SECTIONS:
@@ -498,13 +510,13 @@ def profile_push(settings: Settings, station: list[Tablet], batch_size: int) -> 
                 decoding = time.perf_counter()
                 req = decoder.decode(body)
                 clock.seconds["decode (msgspec)"] += time.perf_counter() - decoding
-                push_service.push(timed_db, settings, who, req)  # type: ignore[arg-type]
+                push_as_served(timed_db, settings, who, req)
                 items += len(req.items)
             total = time.perf_counter() - began
         profiler = cProfile.Profile()
         profiler.enable()
         for who, body in work[half:]:
-            push_service.push(db, settings, who, decoder.decode(body))
+            push_as_served(db, settings, who, decoder.decode(body))
         profiler.disable()
     finally:
         db.dispose()

@@ -183,7 +183,8 @@ def plan_batch(
     current = dataclasses.replace(ledger, meters=meters)
     together = _read_together(request.items)
     for wire_item in request.items:
-        digest = content_hash(wire_item)
+        encoded = _encoder.encode(wire_item)
+        digest = hashlib.sha256(encoded).hexdigest()  # content_hash(wire_item)
         earlier = stored.get(wire_item.op_id)
         if earlier is not None:
             if earlier.content_hash == digest:
@@ -214,6 +215,7 @@ def plan_batch(
             "flags": flags, "review_task_id": task_id, "recorded_at": item.recorded_at,
             "recorded_at_corrected": ctx.corrected(item.recorded_at), "received_at": ctx.now,
             "evidence": evidence, "payload": msgspec.to_builtins(wire_item),
+            "payload_json": encoded,  # the payload as stored: the same JSON, encoded once
         })
         plan.op_photos += [{"op_id": item.op_id, "sha256": p} for p in photos]
         stored[item.op_id] = StoredOp(digest, verdict.status, flags, task_id)

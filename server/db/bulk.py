@@ -1,9 +1,10 @@
-"""Many rows in one statement through the driver: prebuilt SQL and plain tuples.
+"""Statements for the push's hot path through the driver: prebuilt SQL and plain tuples.
 
-For the hot write paths, where SQLAlchemy's per-row parameter dicts and type
-processing cost more than the insert itself. Values are bound as the column
-types in ``server.db.tables`` bind them: UTC times (on SQLite as the same
-text SQLAlchemy writes), JSON as its text.
+Where SQLAlchemy's per-row parameter dicts, per-element IN lists and type
+processing cost more than the statement itself. Values are bound as the column
+types in ``server.db.tables`` bind them: UTC times (on SQLite as the same text
+SQLAlchemy writes), JSON as its text. Rows read come back as the driver gives
+them (SQLite: times and JSON as text), for the caller to convert.
 """
 
 from __future__ import annotations
@@ -70,4 +71,37 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: li
     conn.exec_driver_sql(sql, rows)
 
 
-__all__ = ["insert_rows", "json_text", "time_binder"]
+
+
+# -- reads ------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=128)
+def _select_sql(sql: str, postgres: bool) -> str:
+    if postgres:
+        return sql.replace("?", "%s").replace("{ids}", "= ANY(%s)")
+    return sql.replace("{ids}", "IN (SELECT value FROM json_each(?))")
+
+
+def select_rows(conn: Connection, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` as the driver's plain tuples, on this connection's transaction.
+
+    ``sql`` is written once for both databases: ``?`` a value, ``{ids}`` the test that a
+    column is one of a list given as one parameter (``ids(conn, values)``), so that the
+    statement is the same whatever the list's length.
+    """
+    postgres = conn.dialect.name == "postgresql"
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_select_sql(sql, postgres), params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def ids(conn: Connection, values: Sequence[str]) -> Any:
+    """A list of ids as the one parameter of an ``{ids}`` test."""
+    return list(values) if conn.dialect.name == "postgresql" else json_text(list(values))
+
+
+__all__ = ["ids", "insert_rows", "json_text", "select_rows", "time_binder"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 import msgspec
 from sqlalchemy import Connection, select
@@ -93,34 +93,38 @@ class MeterStates:
         return out
 
 
-def load(conn: Connection, meter_ids: list[str], depth: int) -> MeterStates:
-    """The kept readings of these meters (they exist): fresh rows as stored, the others rebuilt
-    from ``readings``. Two queries at most, whatever the number of meters. On PostgreSQL the
-    rows stay locked to commit."""
-    states = MeterStates()
+def rows(conn: Connection, meter_ids: list[str], *, lock: bool) -> list[Any]:
+    """These meters' rows as stored, in meter order; ``lock``: on PostgreSQL, held to commit."""
     if not meter_ids:
-        return states
-    rows = conn.execute(
-        select(meter_state.c.meter_id, meter_state.c.fresh, meter_state.c.recent)
-        .where(meter_state.c.meter_id.in_(meter_ids)).order_by(meter_state.c.meter_id).with_for_update()
-    ).all()
+        return []
+    stmt = (select(meter_state.c.meter_id, meter_state.c.fresh, meter_state.c.recent)
+            .where(meter_state.c.meter_id.in_(meter_ids)).order_by(meter_state.c.meter_id))
+    return conn.execute(stmt.with_for_update() if lock else stmt).all()
+
+
+def from_rows(state_rows: list[Any], meter_ids: list[str], depth: int) -> tuple[MeterStates, list[str]]:
+    """The kept readings of fresh rows that reach back ``depth`` readings, and the meters
+    (of ``meter_ids``) whose kept readings must be read from ``readings`` instead."""
+    states = MeterStates()
     usable = set()
-    for meter_id, fresh, recent in rows:
+    for meter_id, fresh, recent in state_rows:
         if fresh:
             states.reads[meter_id] = decode(recent)
             if states.newest(meter_id, depth) is not None:
                 usable.add(meter_id)
-    stale = [m for m in meter_ids if m not in usable]
-    if stale:
-        states.reads.update(from_readings(conn, stale, max(depth, KEEP)))
-        states.rebuilt.update(stale)
-    return states
+    return states, [m for m in meter_ids if m not in usable]
 
 
-def from_readings(conn: Connection, meter_ids: list[str], per_register: int) -> dict[str, MeterReads]:
-    """The newest ``per_register`` valid readings of each register, read from ``readings``."""
+def history_rows(conn: Connection, meter_ids: list[str], depth: int) -> list[Any]:
+    """The newest valid readings of each register of these meters, as many as a row keeps."""
+    return recent_reads(conn, meter_ids, max(depth, KEEP), actual_only=False) if meter_ids else []
+
+
+def from_history(history: list[Any], meter_ids: list[str], depth: int) -> dict[str, MeterReads]:
+    """Kept readings made from ``history_rows``."""
+    per_register = max(depth, KEEP)
     found: dict[str, dict[str, list[Read]]] = {m: defaultdict(list) for m in meter_ids}
-    for r in recent_reads(conn, meter_ids, per_register, actual_only=False):
+    for r in history:
         found[r.meter_id][r.register].append(Read(r.value, r.read_at, r.method, r.cycle))
     return {
         meter_id: {register: Kept(reads, len(reads) < per_register) for register, reads in by_register.items()}
@@ -182,7 +186,7 @@ def rebuild(conn: Connection, meter_ids: Iterable[str]) -> int:
     ids = sorted(set(meter_ids))
     for start in range(0, len(ids), IDS_PER_QUERY):
         chunk = ids[start:start + IDS_PER_QUERY]
-        states = MeterStates(reads=from_readings(conn, chunk, KEEP))
+        states = MeterStates(reads=from_history(history_rows(conn, chunk, KEEP), chunk, KEEP))
         save(conn, states, chunk)
     return len(ids)
 
@@ -193,5 +197,5 @@ def rebuild_stale(conn: Connection) -> int:
     return rebuild(conn, stale)
 
 
-__all__ = ["KEEP", "Kept", "MeterReads", "MeterStates", "Read", "add_batch", "decode", "encode",
-           "from_readings", "load", "lock", "rebuild", "rebuild_stale", "save"]
+__all__ = ["KEEP", "Kept", "MeterReads", "MeterStates", "Read", "add_batch", "decode", "encode", "from_history",
+           "from_rows", "history_rows", "lock", "rebuild", "rebuild_stale", "rows", "save"]

@@ -8,7 +8,9 @@ after the commit. A resent batch is judged again: its stored items answer
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Callable
 
 import anyio.to_thread
 import msgspec
@@ -35,15 +37,14 @@ from server.db.tables import (
     review_task_items,
     review_tasks,
     seals,
-    users,
 )
 from server.errors import ApiError
 from server.services import evidence, feed, meter_state
 from server.services.pull import check_schema_version
 from server.services.writer import writer_of
-from server.services.push_ledger import fetch_held_photos, fetch_ledger, fetch_open_tasks, fetch_stored
+from server.services.push_ledger import BatchKeys, Fetched, Inputs, fetch, inputs, submitter
 from server.settings import Settings
-from sync.ledger import BatchContext, UserView
+from sync.ledger import BatchContext
 from sync.push import BatchPlan, clock_skew_s, plan_batch
 
 _encoder = msgspec.json.Encoder()
@@ -88,40 +89,79 @@ def push(db: Database, settings: Settings, who: Principal, req: wire.PushRequest
 
 
 async def push_async(db: Database, settings: Settings, who: Principal, req: wire.PushRequest) -> bytes:
-    """``push`` for a request handler. On SQLite the batch joins the group writer's next commit
-    (its own savepoint in a transaction shared with the batches queued alongside); the answer
-    is released after that commit."""
+    """``push`` for a request handler.
+
+    On SQLite the batch is judged on a read snapshot, outside the write lock (so that
+    several are judged at once, in as many processes as serve), then joins the group
+    writer's next commit: there, in its own savepoint, everything it was judged against is
+    fetched again and, when anything differs, it is judged again before it is stored. The
+    answer is released after that commit.
+    """
+    check_request(settings, who, req)
     if not db.is_sqlite:
         return await anyio.to_thread.run_sync(push, db, settings, who, req)
-    check_request(settings, who, req)
-    return await writer_of(db).run(lambda conn: _push_once(conn, settings, who, req), weight=len(req.items))
+    judged = await anyio.to_thread.run_sync(judge_on_snapshot, db, settings, who, req)
+    return await writer_of(db).run(lambda conn: store_judged(conn, settings, who, req, judged),
+                                   weight=len(req.items))
+
+
+@dataclass
+class Judged:
+    """A batch judged: the rows it was judged against, what they made, and the plan."""
+
+    keys: BatchKeys
+    fetched: Fetched
+    inputs: Inputs
+    plan: BatchPlan
+    now: datetime
+    skew: float
+
+
+def _judge(req: wire.PushRequest, who: Principal, settings: Settings, keys: BatchKeys, fetched: Fetched,
+           now: datetime, skew: float) -> Judged:
+    made = inputs(fetched, req.items, keys)
+    ctx = BatchContext(now=now, skew_s=skew, station_tz=settings.station_timezone,
+                       submitter=submitter(fetched, who.user_id), thresholds=settings.thresholds)
+    plan = plan_batch(
+        req, ctx=ctx, ledger=made.ledger, stored=made.stored, open_tasks=made.open_tasks,
+        held_photos=made.held_photos, device_id=who.device_id, new_task_id=new_task_id,
+    )
+    return Judged(keys, fetched, made, plan, now, skew)
 
 
 def _push_once(conn: Connection, settings: Settings, who: Principal, req: wire.PushRequest) -> bytes:
     now = utcnow()
-    skew = clock_skew_s(req.sent_at, now)
-    op_ids = [i.op_id for i in req.items]
-    meter_ids = sorted({i.meter_id for i in req.items})
-    submitter = conn.execute(select(users.c.id, users.c.roles, users.c.active).where(users.c.id == who.user_id)).one()
-    ctx = BatchContext(now=now, skew_s=skew, station_tz=settings.station_timezone,
-                       submitter=UserView(submitter.id, frozenset(submitter.roles), submitter.active),
-                       thresholds=settings.thresholds)
-    ledger, states = fetch_ledger(conn, req.items, who.user_id, settings.thresholds)
-    plan = plan_batch(
-        req, ctx=ctx,
-        ledger=ledger,
-        stored=fetch_stored(conn, op_ids),
-        open_tasks=fetch_open_tasks(conn, meter_ids),
-        held_photos=fetch_held_photos(conn, req.items),
-        device_id=who.device_id,
-        new_task_id=new_task_id,
-    )
+    keys = BatchKeys.of(req.items, who.user_id, settings.thresholds)
+    judged = _judge(req, who, settings, keys, fetch(conn, keys, lock=True), now, clock_skew_s(req.sent_at, now))
+    return _store(conn, settings, who, req, judged)
+
+
+def judge_on_snapshot(db: Database, settings: Settings, who: Principal, req: wire.PushRequest) -> Judged:
+    """Judge the batch against one read snapshot, holding no lock."""
+    now = utcnow()
+    keys = BatchKeys.of(req.items, who.user_id, settings.thresholds)
+    with db.read() as conn:
+        fetched = fetch(conn, keys, lock=False)
+    return _judge(req, who, settings, keys, fetched, now, clock_skew_s(req.sent_at, now))
+
+
+def store_judged(conn: Connection, settings: Settings, who: Principal, req: wire.PushRequest, judged: Judged) -> bytes:
+    """In the write transaction: the batch as judged when nothing it was judged against has
+    changed since (the same rows, so the same verdicts), else judged again first."""
+    again = fetch(conn, judged.keys, lock=True, like=judged.fetched)
+    if again != judged.fetched:
+        judged = _judge(req, who, settings, judged.keys, again, judged.now, judged.skew)
+    return _store(conn, settings, who, req, judged)
+
+
+def _store(conn: Connection, settings: Settings, who: Principal, req: wire.PushRequest, judged: Judged) -> bytes:
+    plan, now = judged.plan, judged.now
     # Items whose photos arrived first get their EXIF checks now, in this answer.
     evidence.check_pushed(conn, settings, plan, new_task_id)
     write_plan(conn, plan, who.user_id, now)
-    meter_state.add_batch(conn, states, plan.readings, plan.superseded)
+    meter_state.add_batch(conn, judged.inputs.kept, plan.readings, plan.superseded)
     response = wire.PushResponse(
-        batch_id=req.batch_id, server_time=now, clock_skew_s=skew, results=plan.results,
+        batch_id=req.batch_id, server_time=now, clock_skew_s=judged.skew, results=plan.results,
         missing_photos=missing_photos(conn, who.user_id),
     )
     body = _encoder.encode(response)
@@ -140,12 +180,12 @@ READING_COLUMNS = ("meter_id", "register", "value", "read_at", "method", "source
 def write_plan(conn: Connection, plan: BatchPlan, actor: str, now: datetime) -> None:
     """The plan's rows, a statement per table, whatever the batch size: the many rows as
     tuples through the driver, each JSON value encoded once."""
-    time = time_binder(conn)
+    time = _memo(time_binder(conn))  # a batch's items share times: the server's, often the device's
     if plan.ops:
         insert_rows(conn, ops, OPS_COLUMNS, [
             (o["op_id"], o["batch_id"], o["user_id"], o["device_id"], o["type"], o["meter_id"], o["content_hash"],
-             o["status"], json_text(o["flags"]), o["review_task_id"], time(o["recorded_at"]),
-             time(o["recorded_at_corrected"]), time(o["received_at"]), o["evidence"], json_text(o["payload"]))
+             o["status"], json_text(o["flags"]) if o["flags"] else "[]", o["review_task_id"], time(o["recorded_at"]),
+             time(o["recorded_at_corrected"]), time(o["received_at"]), o["evidence"], _payload_text(o))
             for o in plan.ops
         ])
     if plan.superseded:
@@ -188,6 +228,23 @@ def write_plan(conn: Connection, plan: BatchPlan, actor: str, now: datetime) -> 
     if plan.op_photos:
         insert_rows(conn, op_photos, ("op_id", "sha256"), [(p["op_id"], p["sha256"]) for p in plan.op_photos])
     _complete_field_work(conn, plan, actor, now)
+
+
+def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    done: dict[Any, Any] = {}
+
+    def converted(value: Any) -> Any:
+        try:
+            return done[value]
+        except KeyError:
+            out = done[value] = convert(value)
+            return out
+    return converted
+
+
+def _payload_text(op: dict[str, Any]) -> str:
+    encoded = op.get("payload_json")
+    return encoded.decode() if encoded is not None else json_text(op["payload"])
 
 
 def _complete_field_work(conn: Connection, plan: BatchPlan, actor: str, now: datetime) -> None:

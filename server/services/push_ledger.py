@@ -1,27 +1,27 @@
-"""Fetch, for one batch, everything the rules read: a fixed number of queries whatever its size."""
+"""Fetch, for one batch, everything the rules read: a fixed number of queries whatever its size.
+
+``fetch`` returns the rows as the driver gave them (no type processing), so that
+two fetches of the same batch compare with ``==``: a batch judged on a read
+snapshot, outside the write lock, is checked inside it by fetching again; the
+same rows mean the same inputs, so the same verdicts (``server.services.push``).
+``inputs`` turns the rows into what ``sync.push.plan_batch`` reads.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Sequence
 
-from sqlalchemy import Connection, and_, func, or_, select
+import msgspec
+from sqlalchemy import Connection, select
+from sqlalchemy.exc import NoResultFound
 
 from field_schemas import push as wire
-from server.db.tables import (
-    assignments,
-    customers,
-    meters,
-    ops,
-    photos,
-    pliers,
-    pliers_history,
-    readings,
-    review_tasks,
-    seals,
-    users,
-)
+from server.db.bulk import ids, select_rows
+from server.db.tables import review_tasks
 from server.services import meter_state
 from server.services.meter_state import MeterStates, Read
 from sync.consumption import ActualRead, register_advance
@@ -31,65 +31,175 @@ from sync.ledger import (
 from sync.push import OpenTask, StoredOp, named_photos
 from sync.thresholds import Thresholds
 
+_json_decode = msgspec.json.decode
 
-def fetch_ledger(conn: Connection, items: list[wire.Item], user_id: str, thresholds: Thresholds
-                 ) -> tuple[BatchLedger, MeterStates]:
-    """The ledger the batch is judged against, and its meters' kept readings (written back with
-    the batch's own by ``meter_state.add_batch``)."""
-    meter_ids = sorted({i.meter_id for i in items})
-    named_assignments = sorted({i.assignment_id for i in items if isinstance(i, wire.Reading)})
-    participants = {p for i in items if isinstance(i, (wire.SealEvent, wire.Inspection)) for p in i.participants}
-    pliers_ids = sorted({i.pliers_id for i in items if isinstance(i, wire.SealEvent) and i.pliers_id})
-    depth = max(thresholds.consumption_intervals + 1, thresholds.long_term_zero_cycles + 2,
-                thresholds.unable_repeat_cycles + 2)
-    work = _assignments(conn, meter_ids, named_assignments, user_id)
+
+# -- what the driver returns, as the column types would have returned it ---------------------------
+
+
+def _time(value: datetime | str | None) -> datetime | None:
+    """As ``UTCDateTime`` reads it back: aware UTC (SQLite gives its text, naive UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _date(value: date | str | None) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _json(value: Any) -> Any:
+    return _json_decode(value) if isinstance(value, (str, bytes)) else value
+
+
+@dataclass(frozen=True)
+class BatchKeys:
+    """What a batch's items name: the keys of every query."""
+
+    user_id: str
+    meter_ids: list[str]
+    named_assignments: list[str]
+    participants: list[str]
+    pliers_ids: list[str]
+    op_ids: list[str]
+    photo_ids: list[str]
+    depth: int  # readings per register the rules compare with
+
+    @classmethod
+    def of(cls, items: Sequence[wire.Item], user_id: str, thresholds: Thresholds) -> "BatchKeys":
+        return cls(
+            user_id=user_id,
+            meter_ids=sorted({i.meter_id for i in items}),
+            named_assignments=sorted({i.assignment_id for i in items if isinstance(i, wire.Reading)}),
+            participants=sorted({p for i in items if isinstance(i, (wire.SealEvent, wire.Inspection))
+                                 for p in i.participants} | {user_id}),
+            pliers_ids=sorted({i.pliers_id for i in items if isinstance(i, wire.SealEvent) and i.pliers_id}),
+            op_ids=[i.op_id for i in items],
+            photo_ids=sorted({p for i in items for p in named_photos(i)}),
+            depth=max(thresholds.consumption_intervals + 1, thresholds.long_term_zero_cycles + 2,
+                      thresholds.unable_repeat_cycles + 2),
+        )
+
+
+@dataclass
+class Fetched:
+    """The rows one batch is judged against, as the driver returned them."""
+
+    assignments: list[Any]
+    meters: list[Any]
+    states: list[Any]  # meter_state rows of the known meters
+    stale: list[str]  # meters whose kept readings do not serve: read from ``readings`` instead
+    history: list[Any]  # their newest valid readings
+    seals: list[Any]
+    counts: list[Any]
+    users: list[Any]
+    pliers: list[Any]
+    pliers_history: list[Any]
+    stored: list[Any]
+    tasks: list[Any]
+    photos: list[Any]
+    kept: MeterStates = field(default_factory=MeterStates, compare=False)
+
+
+def fetch(conn: Connection, keys: BatchKeys, *, lock: bool, like: Fetched | None = None) -> Fetched:
+    """Every row the batch is judged against. ``lock`` (inside the write transaction) locks, on
+    PostgreSQL, the meters' kept readings and their open review tasks until commit. ``like``: an
+    earlier fetch of the same batch, whose decoding of the kept readings is reused when they
+    have not changed."""
+    for_update = " FOR UPDATE" if lock and conn.dialect.name == "postgresql" else ""
+    meter_ids = ids(conn, keys.meter_ids)
+    work = select_rows(
+        conn, "SELECT id, user_id, meter_id, cycle, task, due_from, due_until, status FROM assignments "
+        "WHERE (user_id = ? AND status = 'open' AND meter_id {ids}) OR id {ids}",
+        keys.user_id, meter_ids, ids(conn, keys.named_assignments))
+    meter_rows = select_rows(
+        conn, "SELECT m.id, m.customer_id, m.route_id, m.district_id, m.category, m.multiplier, m.dials, m.registers, "
+        "m.installed_at, m.removed_at, m.lat, m.lon, c.class, c.temp_supply_until "
+        "FROM meters m LEFT OUTER JOIN customers c ON c.id = m.customer_id WHERE m.id {ids}", meter_ids)
+    known = [m[0] for m in meter_rows]
+    state_rows = select_rows(conn, "SELECT meter_id, fresh, recent FROM meter_state WHERE meter_id {ids} "
+                             "ORDER BY meter_id" + for_update, meter_ids)
+    if like is not None and like.states == state_rows:
+        kept, stale = like.kept, like.stale
+    else:
+        kept, stale = meter_state.from_rows(state_rows, known, keys.depth)
+    pliers_ids = ids(conn, keys.pliers_ids)
+    return Fetched(
+        assignments=work, meters=meter_rows, states=state_rows, stale=stale,
+        history=meter_state.history_rows(conn, stale, keys.depth),
+        seals=select_rows(conn, "SELECT meter_id, position, number FROM seals "
+                          "WHERE meter_id {ids} AND removed_at IS NULL", meter_ids),
+        counts=select_rows(conn, "SELECT meter_id, count(DISTINCT read_at) FROM readings WHERE meter_id {ids} "
+                           "GROUP BY meter_id", meter_ids),
+        users=select_rows(conn, "SELECT id, roles, active FROM users WHERE id {ids}", ids(conn, keys.participants)),
+        pliers=select_rows(conn, "SELECT id, holder_id, issued_at FROM pliers WHERE id {ids}", pliers_ids),
+        pliers_history=select_rows(conn, "SELECT pliers_id, action, user_id, at FROM pliers_history "
+                                   "WHERE pliers_id {ids} ORDER BY pliers_id, at", pliers_ids),
+        stored=select_rows(conn, "SELECT op_id, content_hash, status, flags, review_task_id FROM ops "
+                           "WHERE op_id {ids}", ids(conn, keys.op_ids)),
+        # Held until commit, so a task cannot be resolved while items are being attached to it.
+        tasks=select_rows(conn, "SELECT id, kind, priority, flags, meter_id, cycle FROM review_tasks "
+                          "WHERE meter_id {ids} AND status <> 'resolved'" + for_update, meter_ids),
+        photos=select_rows(conn, "SELECT sha256 FROM photos WHERE sha256 {ids}", ids(conn, keys.photo_ids)),
+        kept=kept,
+    )
+
+
+# -- the inputs of the plan ------------------------------------------------------------------------
+
+
+@dataclass
+class Inputs:
+    """What ``sync.push.plan_batch`` reads, made from the fetched rows."""
+
+    ledger: BatchLedger
+    kept: MeterStates
+    stored: dict[str, StoredOp]
+    open_tasks: dict[tuple[str, str], OpenTask]
+    held_photos: set[str]
+
+
+def inputs(fetched: Fetched, items: Sequence[wire.Item], keys: BatchKeys) -> Inputs:
+    work = {
+        a[0]: AssignmentView(a[0], a[1], a[2], a[3], a[4], _date(a[5]), _date(a[6]), a[7])
+        for a in fetched.assignments
+    }
     # A re-read is judged against the history before the reading it supersedes.
     reread = {(work[i.assignment_id].meter_id, i.register, work[i.assignment_id].cycle) for i in items
               if isinstance(i, wire.Reading) and i.assignment_id in work and work[i.assignment_id].task == "reread"}
-    meter_rows = _meter_rows(conn, meter_ids)
-    states = meter_state.load(conn, [m.id for m in meter_rows], depth)
-    ledger = BatchLedger(
-        meters=_meters(conn, meter_rows, states, depth, reread),
-        assignments=work,
-        users=_users(conn, participants | {user_id}),
-        pliers=_pliers(conn, pliers_ids),
+    kept = fetched.kept
+    if fetched.stale:
+        kept.reads.update(meter_state.from_history(fetched.history, fetched.stale, keys.depth))
+        kept.rebuilt.update(fetched.stale)
+    return Inputs(
+        ledger=BatchLedger(
+            meters=_meters(fetched, kept, keys.depth, reread),
+            assignments=work,
+            users={u[0]: UserView(u[0], frozenset(_json(u[1])), bool(u[2])) for u in fetched.users},
+            pliers=_pliers(fetched),
+        ),
+        kept=kept,
+        stored={r[0]: StoredOp(r[1], r[2], _json(r[3]), r[4]) for r in fetched.stored},
+        open_tasks={(r[4], r[5]): OpenTask(r[0], r[1], r[2], list(_json(r[3]))) for r in fetched.tasks},
+        held_photos={r[0] for r in fetched.photos},
     )
-    return ledger, states
 
 
-def _meter_rows(conn: Connection, meter_ids: list[str]) -> list[Any]:
-    if not meter_ids:
-        return []
-    return conn.execute(
-        select(meters, customers.c["class"].label("customer_class"), customers.c.temp_supply_until)
-        .outerjoin(customers, customers.c.id == meters.c.customer_id)
-        .where(meters.c.id.in_(meter_ids))
-    ).all()
-
-
-def _meters(conn: Connection, rows: list[Any], states: MeterStates, depth: int,
-            reread: set[tuple[str, str, str]]) -> dict[str, MeterView]:
-    if not rows:
-        return {}
-    meter_ids = [m.id for m in rows]
-    seal_rows = conn.execute(
-        select(seals.c.meter_id, seals.c.position, seals.c.number)
-        .where(seals.c.meter_id.in_(meter_ids), seals.c.removed_at.is_(None))
-    ).all()
-    counts = dict(conn.execute(
-        select(readings.c.meter_id, func.count(func.distinct(readings.c.read_at)))
-        .where(readings.c.meter_id.in_(meter_ids)).group_by(readings.c.meter_id)
-    ).all())
+def _meters(fetched: Fetched, kept: MeterStates, depth: int, reread: set[tuple[str, str, str]]) -> dict[str, MeterView]:
     seals_by_meter: dict[str, list[SealView]] = defaultdict(list)
-    for meter_id, position, number in seal_rows:
+    for meter_id, position, number in fetched.seals:
         seals_by_meter[meter_id].append(SealView(position, number))
+    counts = dict(fetched.counts)  # type: ignore[arg-type]
     out = {}
-    for m in rows:
+    for (meter_id, customer_id, route_id, district_id, category, multiplier_text, dials, registers_raw,
+         installed_at, removed_at, lat, lon, customer_class, temp_supply_until) in fetched.meters:
         # The newest ``depth`` valid readings of each register, oldest first, but a re-read's cycle.
-        newest = states.newest(m.id, depth) or {}
-        mine = {register: [r for r in reads if (m.id, register, r.cycle) not in reread]
+        newest = kept.newest(meter_id, depth) or {}
+        mine = {register: [r for r in reads if (meter_id, register, r.cycle) not in reread]
                 for register, reads in sorted(newest.items())}
-        multiplier = Decimal(m.multiplier)
+        multiplier = Decimal(multiplier_text)
         history: dict[str, tuple[ActualRead, ...]] = {}
         stored_cycle_values: dict[tuple[str, str], str] = {}
         for register, reads in mine.items():
@@ -100,14 +210,15 @@ def _meters(conn: Connection, rows: list[Any], states: MeterStates, depth: int,
             for r in reads:
                 if r.cycle and r.method == "actual" and r.value is not None:
                     stored_cycle_values[(register, r.cycle)] = r.value
-        primary = primary_register(m.registers)
-        out[m.id] = MeterView(
-            id=m.id, customer_id=m.customer_id, route_id=m.route_id, district_id=m.district_id, category=m.category,
-            customer_class=m.customer_class, multiplier=multiplier, dials=m.dials, registers=tuple(m.registers),
-            installed_at=m.installed_at, removed_at=m.removed_at, temp_supply_until=m.temp_supply_until,
-            lat=Decimal(m.lat) if m.lat else None, lon=Decimal(m.lon) if m.lon else None,
-            seals=tuple(seals_by_meter[m.id]), history=history, reads_before=counts.get(m.id, 0),
-            recent_cycles=cycle_reads(mine.get(primary, []), multiplier, m.dials),
+        registers = tuple(_json(registers_raw))
+        out[meter_id] = MeterView(
+            id=meter_id, customer_id=customer_id, route_id=route_id, district_id=district_id, category=category,
+            customer_class=customer_class, multiplier=multiplier, dials=dials, registers=registers,
+            installed_at=_time(installed_at), removed_at=_time(removed_at),
+            temp_supply_until=_date(temp_supply_until),
+            lat=Decimal(lat) if lat else None, lon=Decimal(lon) if lon else None,
+            seals=tuple(seals_by_meter[meter_id]), history=history, reads_before=counts.get(meter_id, 0),
+            recent_cycles=cycle_reads(mine.get(primary_register(registers), []), multiplier, dials),
             stored_cycle_values=stored_cycle_values,
         )
     return out
@@ -136,55 +247,25 @@ def cycle_reads(reads: list[Read], multiplier: Decimal, dials: int) -> tuple[Cyc
     return tuple(out)
 
 
-def _assignments(conn: Connection, meter_ids: list[str], named: list[str], user_id: str) -> dict[str, AssignmentView]:
-    conditions = [and_(assignments.c.user_id == user_id, assignments.c.status == "open",
-                       assignments.c.meter_id.in_(meter_ids))]
-    if named:
-        conditions.append(assignments.c.id.in_(named))
-    rows = conn.execute(select(assignments).where(or_(*conditions))).all()
-    return {
-        a.id: AssignmentView(a.id, a.user_id, a.meter_id, a.cycle, a.task, a.due_from, a.due_until, a.status)
-        for a in rows
-    }
-
-
-def _users(conn: Connection, ids: Iterable[str]) -> dict[str, UserView]:
-    rows = conn.execute(select(users.c.id, users.c.roles, users.c.active).where(users.c.id.in_(sorted(ids)))).all()
-    return {u.id: UserView(u.id, frozenset(u.roles), u.active) for u in rows}
-
-
-def _pliers(conn: Connection, ids: list[str]) -> dict[str, PliersView]:
-    if not ids:
-        return {}
-    current = conn.execute(select(pliers).where(pliers.c.id.in_(ids))).all()
-    history: dict[str, list[tuple[str, str, object]]] = defaultdict(list)
-    for h in conn.execute(
-        select(pliers_history.c.pliers_id, pliers_history.c.action, pliers_history.c.user_id, pliers_history.c.at)
-        .where(pliers_history.c.pliers_id.in_(ids)).order_by(pliers_history.c.pliers_id, pliers_history.c.at)
-    ):
-        history[h.pliers_id].append((h.action, h.user_id, h.at))
+def _pliers(fetched: Fetched) -> dict[str, PliersView]:
+    history: dict[str, list[tuple[str, str, datetime | None]]] = defaultdict(list)
+    for pliers_id, action, user_id, at in fetched.pliers_history:
+        history[pliers_id].append((action, user_id, _time(at)))
     out = {}
-    for p in current:
+    for pliers_id, holder_id, issued_at in fetched.pliers:
         past, open_issue = [], None
-        for action, user_id, at in history[p.id]:
+        for action, user_id, at in history[pliers_id]:
             if action == "issued":
                 open_issue = (user_id, at)
             elif action == "returned" and open_issue is not None:
                 past.append(PliersIssue(open_issue[0], open_issue[1], at))  # type: ignore[arg-type]
                 open_issue = None
-        out[p.id] = PliersView(p.id, p.holder_id, p.issued_at, tuple(past))
+        out[pliers_id] = PliersView(pliers_id, holder_id, _time(issued_at), tuple(past))
     return out
 
 
-def fetch_stored(conn: Connection, op_ids: list[str]) -> dict[str, StoredOp]:
-    rows = conn.execute(
-        select(ops.c.op_id, ops.c.content_hash, ops.c.status, ops.c.flags, ops.c.review_task_id)
-        .where(ops.c.op_id.in_(op_ids))
-    ).all()
-    return {r.op_id: StoredOp(r.content_hash, r.status, r.flags, r.review_task_id) for r in rows}
-
-
 def fetch_open_tasks(conn: Connection, meter_ids: list[str]) -> dict[tuple[str, str], OpenTask]:
+    """The unresolved tasks of these meters by (meter, cycle), locked until commit."""
     rows = conn.execute(
         select(review_tasks.c.id, review_tasks.c.kind, review_tasks.c.priority, review_tasks.c.flags,
                review_tasks.c.meter_id, review_tasks.c.cycle)
@@ -195,8 +276,12 @@ def fetch_open_tasks(conn: Connection, meter_ids: list[str]) -> dict[tuple[str, 
     return {(r.meter_id, r.cycle): OpenTask(r.id, r.kind, r.priority, list(r.flags)) for r in rows}
 
 
-def fetch_held_photos(conn: Connection, items: list[wire.Item]) -> set[str]:
-    named = sorted({p for i in items for p in named_photos(i)})
-    if not named:
-        return set()
-    return set(conn.execute(select(photos.c.sha256).where(photos.c.sha256.in_(named))).scalars())
+def submitter(fetched: Fetched, user_id: str) -> UserView:
+    """The pushing user as the fetch saw them (always among its users)."""
+    for u in fetched.users:
+        if u[0] == user_id:
+            return UserView(u[0], frozenset(_json(u[1])), bool(u[2]))
+    raise NoResultFound(f"no user {user_id}")
+
+
+__all__ = ["BatchKeys", "Fetched", "Inputs", "cycle_reads", "fetch", "fetch_open_tasks", "inputs", "submitter"]

@@ -51,7 +51,7 @@ def assert_in_step_with_readings(db) -> None:
     """Every fresh row keeps exactly the newest valid readings of each register, KEEP at most."""
     rows = kept_rows(db)
     with db.read() as conn:
-        truth = kept_history.from_readings(conn, sorted(rows), 10_000)
+        truth = kept_history.from_history(kept_history.history_rows(conn, sorted(rows), 10_000), sorted(rows), 10_000)
     for meter_id, (fresh, kept) in rows.items():
         if not fresh:
             continue

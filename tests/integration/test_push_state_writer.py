@@ -76,9 +76,15 @@ def test_a_failing_job_rolls_back_alone(db, writer):
 
 def test_an_answer_is_released_only_after_the_commit(db, writer):
     seen_at_release: list[set[str]] = []
+    looked = threading.Event()
+
+    def look(_):
+        seen_at_release.append(stored(db))
+        looked.set()
+
     future = writer.submit(add_district("d-x"))
-    future.add_done_callback(lambda _: seen_at_release.append(stored(db)))
-    future.result(10)
+    future.add_done_callback(look)
+    assert looked.wait(10)
     assert seen_at_release == [{"d-x"}]
 
 
@@ -164,3 +170,142 @@ def test_pushes_at_once_are_answered_and_stored_once(client, db, backend):
         assert {r["status"] for r in again.json()["results"]} == {"duplicate"}
     with db.read() as conn:
         assert len(conn.execute(select(ops.c.op_id)).all()) == 80
+
+
+# A batch judged on a read snapshot, outside the write lock, and stored later
+
+
+@pytest.fixture
+def route(db):
+    from datetime import date, timedelta
+
+    from server.db.tables import assignments
+    from server.services import cycles
+    from tests.factories import add_route, add_user
+
+    add_user(db, "reader01", "reader")
+    meters = add_route(db, "r-01", 3, history=8)
+    today = date.today()
+    cycles.open_cycle(db, today.strftime("%Y-%m"), "r-01", "reader01", today - timedelta(days=10),
+                      today + timedelta(days=10))
+    with db.read() as conn:
+        assignment = dict(conn.execute(select(assignments.c.meter_id, assignments.c.id)).all())
+    return meters, assignment
+
+
+def _request(items):
+    import msgspec
+
+    from field_schemas.push import PushRequest
+    from tests.push_helpers import batch
+
+    return msgspec.convert(batch(items), PushRequest, strict=False)
+
+
+def _reader():
+    from server.auth import Principal
+
+    return Principal(user_id="reader01", name="Reader", roles=frozenset({"reader"}), device_id="tab-1", token_hash="")
+
+
+def _plausible() -> str:
+    from datetime import datetime, timedelta, timezone
+
+    from tests.factories import T0
+
+    days = (datetime.now(timezone.utc) - (T0 + timedelta(days=210))).total_seconds() / 86400
+    return str(3100 + round(10 * days))
+
+
+def _store(db, settings, req, judged) -> list[dict]:
+    import msgspec
+
+    from server.services import push as push_service
+
+    with db.write() as conn:
+        body = push_service.store_judged(conn, settings, _reader(), req, judged)
+    return msgspec.json.decode(body)["results"]
+
+
+def test_a_batch_whose_rows_did_not_change_is_stored_as_judged(db, settings, route, monkeypatch):
+    from server.services import push as push_service
+    from tests.push_helpers import reading
+
+    meters, assignment = route
+    req = _request([reading(meters[0], assignment[meters[0]], _plausible())])
+    judged = push_service.judge_on_snapshot(db, settings, _reader(), req)
+    calls = []
+    monkeypatch.setattr(push_service, "plan_batch", lambda *a, **k: calls.append(1))
+    assert [r["status"] for r in _store(db, settings, req, judged)] == ["accepted"]
+    assert calls == []
+
+
+def test_a_batch_stored_meanwhile_by_its_copy_is_judged_again_as_duplicate(db, settings, route):
+    from server.db.tables import ops
+    from server.services import push as push_service
+    from tests.push_helpers import reading
+
+    meters, assignment = route
+    req = _request([reading(meters[0], assignment[meters[0]], _plausible())])
+    judged = push_service.judge_on_snapshot(db, settings, _reader(), req)
+    push_service.push(db, settings, _reader(), req)  # the copy, committed first
+    assert [(r["status"], r["original_status"]) for r in _store(db, settings, req, judged)] == [
+        ("duplicate", "accepted")]
+    with db.read() as conn:
+        assert len(conn.execute(select(ops.c.op_id)).all()) == 1
+
+
+def test_a_reading_written_meanwhile_is_seen(db, settings, route):
+    from datetime import datetime, timedelta, timezone
+
+    from server.db.tables import readings
+    from server.services import push as push_service
+    from tests.push_helpers import reading
+
+    meters, assignment = route
+    req = _request([reading(meters[0], assignment[meters[0]], _plausible())])
+    judged = push_service.judge_on_snapshot(db, settings, _reader(), req)
+    with db.write() as conn:
+        conn.execute(insert(readings).values(meter_id=meters[0], register="total", value="999999",
+                                             read_at=datetime.now(timezone.utc) - timedelta(seconds=5),
+                                             method="actual", source="import", cycle=None))
+    [result] = _store(db, settings, req, judged)
+    assert "reverse_reading" in {f["code"] for f in result["flags"]}
+
+
+def test_an_assignment_closed_meanwhile_rejects_its_reading(db, settings, route):
+    from sqlalchemy import update
+
+    from server.db.tables import assignments
+    from server.services import push as push_service
+    from tests.push_helpers import reading
+
+    meters, assignment = route
+    req = _request([reading(meters[1], assignment[meters[1]], _plausible())])
+    judged = push_service.judge_on_snapshot(db, settings, _reader(), req)
+    assert [r.status for r in judged.plan.results] == ["accepted"]
+    with db.write() as conn:
+        conn.execute(update(assignments).where(assignments.c.id == assignment[meters[1]]).values(status="closed"))
+    [result] = _store(db, settings, req, judged)
+    assert (result["status"], [e["code"] for e in result["errors"]]) == ("rejected", ["not_assigned"])
+
+
+def test_two_copies_of_a_batch_at_once_store_it_once(client, db, route):
+    from server.db.tables import ops
+    from tests.factories import login
+    from tests.push_helpers import batch, push, reading
+
+    meters, assignment = route
+    headers = login(client, "reader01")
+    body = batch([reading(m, assignment[m], _plausible()) for m in meters])
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(push(client, headers, body))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(a.status_code for a in answers) == [200, 200]
+    statuses = sorted({r["status"] for r in a.json()["results"]}.pop() for a in answers)
+    assert statuses == ["accepted", "duplicate"]
+    with db.read() as conn:
+        assert len(conn.execute(select(ops.c.op_id)).all()) == 3
