@@ -21,7 +21,7 @@ service in this process on the same kind of batches and prints where the
 time goes: sections of ``server.services.push.push`` and a cProfile top list.
 
     .venv/bin/python bench/push.py [--database-url URL] [--tablets 8] [--batches-per-tablet 15]
-        [--batch-size 500] [--resend-share 0.1] [--json FILE] [--profile]
+        [--batch-size 500] [--resend-share 0.1] [--workers 1] [--json FILE] [--profile]
 """
 
 from __future__ import annotations
@@ -541,7 +541,8 @@ def print_profile(figures: dict[str, Any]) -> None:
 
 
 def print_table(f: dict[str, Any]) -> None:
-    print(f"push of {f['items']} readings on {f['backend']}: {f['tablets']} tablets × {f['batches_per_tablet']} "
+    print(f"push of {f['items']} readings on {f['backend']} ({f['workers']} server process"
+          f"{'es' if f['workers'] > 1 else ''}): {f['tablets']} tablets × {f['batches_per_tablet']} "
           f"batches × {f['batch_size']} (station built in {f['build_s']} s)")
     print(f"{'':<22} {'rows':>8} {'seconds':>8} {'rows/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     print(f"{'pushed over HTTP':<22} {f['items']:>8} {f['push_s']:>8.2f} {f['items_per_s']:>10.0f} "
@@ -564,6 +565,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches-per-tablet", type=int, default=15, help="batches each tablet pushes (default 15)")
     parser.add_argument("--batch-size", type=int, default=500, help="readings a batch (default 500)")
     parser.add_argument("--resend-share", type=float, default=0.1, help="share of batches sent again (default 0.1)")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("FIELDSYNC_WORKERS") or 1),
+                        help="server processes, 'fieldsync serve --workers' (default FIELDSYNC_WORKERS or 1)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--profile", action="store_true",
                         help="run the push service in this process and show where its time goes, instead")
@@ -577,13 +580,14 @@ def main(argv: list[str] | None = None) -> int:
             figures: dict[str, Any] = {
                 "backend": "sqlite" if settings.is_sqlite else "postgresql", "tablets": args.tablets,
                 "batches_per_tablet": args.batches_per_tablet, "batch_size": args.batch_size,
-                "resend_share": args.resend_share, "history_months": HISTORY_MONTHS,
+                "resend_share": args.resend_share, "history_months": HISTORY_MONTHS, "workers": args.workers,
                 "build_s": round(time.perf_counter() - began, 1),
             }
             if args.profile:
                 figures.update(profile_push(settings, station, args.batch_size))
                 print_profile(figures)
             else:
+                os.environ["FIELDSYNC_WORKERS"] = str(args.workers)  # read by the server's 'serve'
                 with LocalServer(settings) as base_url:
                     figures.update(measure_push(base_url, settings, station, args.batch_size, args.resend_share))
                 figures.update(measure_raw(settings, station, args.batch_size))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
+import os
+import signal
 
 import click
 import uvicorn
@@ -33,7 +36,7 @@ def db_check() -> None:
     click.echo("models and migrations agree")
 
 
-def serve_app(host: str, port: int) -> None:
+def serve_app(host: str, port: int, workers: int = 1) -> None:
     from server.app import create_app
 
     database = open_db()  # applies pending migrations before the first request
@@ -44,10 +47,41 @@ def serve_app(host: str, port: int) -> None:
     if rebuilt:
         click.echo(f"rebuilt the kept reading history of {rebuilt} meters")
     s = settings()
-    click.echo(f"fieldsync serving on http://{host}:{port}  (database: {s.database_url})")
+    click.echo(f"fieldsync serving on http://{host}:{port}  (database: {s.database_url}, {workers} process"
+               f"{'es' if workers > 1 else ''})")
+    options = {"host": host, "port": port, "log_level": "info", "timeout_graceful_shutdown": 10}
+    if workers > 1:
+        # Each worker process builds its own app (and its own database engines) from the environment.
+        uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        return
     app = create_app(s)
     tune_gc()
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=10)
+    uvicorn.run(app, **options)  # type: ignore[arg-type]
+
+
+def worker_app() -> object:
+    """The app of one worker process of ``serve --workers``."""
+    from server.app import create_app
+
+    _die_with_parent()
+    app = create_app(settings())
+    tune_gc()
+    return app
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker goes when the serving process goes, even by SIGKILL, and no orphan
+    keeps answering on the port."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent was gone before the above took hold
+        os._exit(1)
+
+
+PR_SET_PDEATHSIG = 1
 
 
 # A batch makes tens of thousands of objects that live until it is answered, several batches
@@ -66,5 +100,8 @@ def tune_gc() -> None:
 @cli.command(help="Serve the API (applies pending migrations first).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
-    serve_app(host, port)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), envvar="FIELDSYNC_WORKERS",
+              help="Processes serving requests (FIELDSYNC_WORKERS). Batches are judged in all of them at once; "
+                   "on SQLite their writes still take turns.")
+def serve(host: str, port: int, workers: int) -> None:
+    serve_app(host, port, workers)

@@ -62,6 +62,9 @@ class Database:
         self.url = url
         self._on_dispose: list[Callable[[], None]] = []
         self.is_sqlite = url.startswith("sqlite")
+        path = make_url(url).database if self.is_sqlite else None
+        # The database file (None in memory): processes serving it take turns beside it.
+        self.sqlite_path = path if path and path != ":memory:" else None
         if self.is_sqlite:
             self.writer = _sqlite_engine(url, writer=True, pool_size=1)
             self.reader = _sqlite_engine(url, writer=False, pool_size=read_pool_size)

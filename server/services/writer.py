@@ -8,15 +8,20 @@ disk), and if the commit fails every job of the group gets that failure.
 One commit then pays the fsync for many batches.
 
 SQLite has one writer anyway; handlers await this thread instead of queueing
-on the writer pool. PostgreSQL does not need it (many writers, its own group
-commit).
+on the writer pool. When several processes serve one database file, their
+writer threads take turns on a lock file beside it (``flock``), so that the
+next one starts the moment a commit ends instead of waking from SQLite's
+busy-wait sleeps. PostgreSQL does not need any of this (many writers, its own
+group commit).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import fcntl
 import logging
+import os
 import queue
 import threading
 from dataclasses import dataclass
@@ -43,9 +48,30 @@ class _Job:
 _STOP = object()
 
 
+class _TakeTurns:
+    """An exclusive ``flock`` on a file beside the database, held from BEGIN to COMMIT."""
+
+    def __init__(self, database_path: str | None) -> None:
+        self._fd = os.open(f"{database_path}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600) if database_path else None
+
+    def __enter__(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class GroupWriter:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._turns = _TakeTurns(db.sqlite_path)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="fieldsync-writer", daemon=True)
         self._thread.start()
@@ -62,6 +88,7 @@ class GroupWriter:
     def stop(self) -> None:
         self._queue.put(_STOP)
         self._thread.join(timeout=30)
+        self._turns.close()
 
     def _loop(self) -> None:
         while True:
@@ -78,7 +105,7 @@ class GroupWriter:
         outcomes: list[tuple[_Job, Any, BaseException | None]] = []
         stop = False
         try:
-            with self.db.write() as conn:
+            with self._turns, self.db.write() as conn:
                 weight = 0
                 i = 0
                 while i < len(group):

@@ -12,6 +12,15 @@ from server.db.tables import districts
 from server.services.writer import MAX_JOBS_PER_COMMIT, GroupWriter
 
 
+def at_once(target, args) -> None:
+    """``target(a)`` for every ``a`` of ``args``, each in a thread of its own, all started before any is joined."""
+    threads = [threading.Thread(target=target, args=(a,)) for a in args]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 @pytest.fixture
 def writer(db, backend):
     if backend != "sqlite":
@@ -159,11 +168,7 @@ def test_pushes_at_once_are_answered_and_stored_once(client, db, backend):
         for body in bodies[reader] + bodies[reader][:1]:  # the first batch sent again
             answers[reader].append(push(client, headers[reader], body))
 
-    threads = [threading.Thread(target=send, args=(r,)) for r in readers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(send, readers)
     for reader in readers:
         first, second, again = answers[reader]
         assert first.status_code == second.status_code == again.status_code == 200
@@ -299,11 +304,7 @@ def test_two_copies_of_a_batch_at_once_store_it_once(client, db, route):
     headers = login(client, "reader01")
     body = batch([reading(m, assignment[m], _plausible()) for m in meters])
     answers = []
-    threads = [threading.Thread(target=lambda: answers.append(push(client, headers, body))) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(lambda _: answers.append(push(client, headers, body)), range(2))
     assert sorted(a.status_code for a in answers) == [200, 200]
     statuses = sorted({r["status"] for r in a.json()["results"]}.pop() for a in answers)
     assert statuses == ["accepted", "duplicate"]
