@@ -9,12 +9,14 @@ them (SQLite: times and JSON as text), for the caller to convert.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import msgspec
 from sqlalchemy import Connection, Table
+from sqlalchemy.exc import DBAPIError
 
 _json = msgspec.json.Encoder().encode
 
@@ -62,15 +64,40 @@ def _names(columns: Sequence[str]) -> str:
 
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]], *,
                 upsert_on: Sequence[str] = ()) -> None:
-    """One ``executemany`` of ``rows`` (tuples in the order of ``columns``) into ``table``;
-    with ``upsert_on`` (a unique key), a row whose key is taken updates its other columns."""
+    """``rows`` (tuples in the order of ``columns``) into ``table`` in one statement: on
+    PostgreSQL a COPY, else one ``executemany``. With ``upsert_on`` (a unique key), a row whose
+    key is taken updates its other columns instead (``executemany`` on both)."""
     if not rows:
         return
     assert all(c in table.c for c in (*columns, *upsert_on)), columns
+    if conn.dialect.name == "postgresql" and not upsert_on:
+        sql = f'COPY "{table.name}" ({_names(columns)}) FROM STDIN'
+        with _driver_errors(conn, sql), _cursor(conn) as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
     sql = _insert_sql(table.name, tuple(columns), conn.dialect.paramstyle == "qmark", tuple(upsert_on))
     conn.exec_driver_sql(sql, rows)
 
 
+@contextmanager
+def _cursor(conn: Connection) -> Iterator[Any]:
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
+@contextmanager
+def _driver_errors(conn: Connection, sql: str) -> Iterator[None]:
+    """The driver's errors as SQLAlchemy raises them for its own statements (an IntegrityError
+    is an ``sqlalchemy.exc.IntegrityError``), for statements run on the driver's cursor."""
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        yield
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
 
 
 # -- reads ------------------------------------------------------------------------------------------
@@ -90,13 +117,10 @@ def select_rows(conn: Connection, sql: str, *params: Any) -> list[tuple[Any, ...
     column is one of a list given as one parameter (``ids(conn, values)``), so that the
     statement is the same whatever the list's length.
     """
-    postgres = conn.dialect.name == "postgresql"
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(_select_sql(sql, postgres), params)
+    statement = _select_sql(sql, conn.dialect.name == "postgresql")
+    with _driver_errors(conn, statement), _cursor(conn) as cursor:
+        cursor.execute(statement, params)
         return cursor.fetchall()
-    finally:
-        cursor.close()
 
 
 def ids(conn: Connection, values: Sequence[str]) -> Any:

@@ -260,3 +260,21 @@ def test_rows_written_through_the_driver_are_those_sqlalchemy_would_write(client
     assert (stored.meter_id, stored.value, stored.method, stored.source, stored.status, stored.user_id) == (
         meter, "3000", "actual", "field", "valid", "reader01")
     assert stored.read_at == op.recorded_at_corrected
+
+
+def test_a_row_written_twice_through_the_driver_is_an_integrity_error_on_both_databases(db):
+    """The push judges a batch again on IntegrityError (a concurrent copy stored it first):
+    rows copied through the driver must raise SQLAlchemy's, not the driver's own."""
+    from sqlalchemy.exc import IntegrityError
+
+    from server.db.bulk import ids, insert_rows, select_rows
+    from server.db.tables import districts
+
+    with pytest.raises(IntegrityError):
+        with db.write() as conn:
+            insert_rows(conn, districts, ("id", "name"), [("d-1", "One"), ("d-1", "One again")])
+    with pytest.raises(IntegrityError):
+        with db.write() as conn:
+            select_rows(conn, "INSERT INTO districts (id, name) VALUES (?, ?), (?, ?)", "d-2", "Two", "d-2", "Two")
+    with db.read() as conn:
+        assert select_rows(conn, "SELECT id FROM districts WHERE id {ids}", ids(conn, ["d-1", "d-2"])) == []
