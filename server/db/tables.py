@@ -134,13 +134,15 @@ readings = Table(
 
 # What the push rules read of each meter's reading history, kept per meter so that a batch
 # reads one row a meter instead of its history (server/services/meter_state.py). A cache of
-# ``readings``: triggers (migration 0005) add a fresh empty row for every new meter and mark the
-# row stale whenever one of the meter's readings is inserted, updated or deleted.
+# ``readings``, current while ``fresh`` and ``readings`` is still the meter's count of readings:
+# triggers (migrations 0005, 0006) add a fresh empty row for every new meter and mark the row
+# stale when one of the meter's readings is updated or deleted; an insert changes the count.
 meter_state = Table(
     "meter_state",
     metadata,
     Column("meter_id", ID, primary_key=True),
     Column("fresh", Boolean, nullable=False),
+    Column("readings", Integer, nullable=False, server_default="-1"),
     # JSON: {register: [all kept?, [[value, read_at, method, cycle], ...oldest first]]}
     Column("recent", Text, nullable=False),
 )

@@ -5,13 +5,15 @@ method), oldest first, and whether they are all of the register's valid
 readings. A batch reads one row per meter instead of scanning each meter's
 history, and writes the row back with its own readings added.
 
-The rows are a cache of ``readings``, and the database keeps them honest:
-triggers (migration 0005) give every new meter an empty fresh row, and mark
-the row stale whenever a reading of the meter is inserted, updated or
-deleted, whoever does it. A stale row is rebuilt from ``readings`` when a
-batch needs it (and by ``rebuild_stale``: the ledger import, ``fieldsync
-serve`` at start). The push writes its own readings first (the trigger marks
-the rows stale) and its rows last, fresh, in the same transaction.
+The rows are a cache of ``readings``, kept honest whoever writes them: a row
+serves while it is ``fresh`` and its ``readings`` is still the meter's count of
+readings (which the push reads anyway, with the count of reading occasions).
+So a reading inserted by anyone makes the row stale; triggers (migrations
+0005, 0006) mark it stale on an update or delete of one of the meter's
+readings, and give every new meter an empty row. A stale row is rebuilt from
+``readings`` when a batch needs it (and by ``rebuild_stale``: ``fieldsync
+serve`` at start; the ledger import rebuilds its meters). The push writes its
+rows last, in the transaction that inserts its readings.
 
 On PostgreSQL a batch locks its meters' rows, in meter order, from the read
 to the commit: two batches naming the same meter run one after the other,
@@ -28,7 +30,8 @@ from typing import Any, Iterable, NamedTuple
 import msgspec
 from sqlalchemy import Connection, select
 
-from server.db.bulk import insert_rows
+from server.db.bulk import ids as id_list
+from server.db.bulk import insert_rows, select_rows
 from server.db.queries import recent_reads
 from server.db.tables import meter_state
 
@@ -81,6 +84,7 @@ class MeterStates:
 
     reads: dict[str, MeterReads] = field(default_factory=dict)
     rebuilt: set[str] = field(default_factory=set)  # stale rows made fresh from ``readings``
+    counts: dict[str, int] = field(default_factory=dict)  # each meter's readings, as read
 
     def newest(self, meter_id: str, depth: int) -> dict[str, list[Read]] | None:
         """Each register's newest ``depth`` readings, or None when a register keeps too few."""
@@ -93,22 +97,16 @@ class MeterStates:
         return out
 
 
-def rows(conn: Connection, meter_ids: list[str], *, lock: bool) -> list[Any]:
-    """These meters' rows as stored, in meter order; ``lock``: on PostgreSQL, held to commit."""
-    if not meter_ids:
-        return []
-    stmt = (select(meter_state.c.meter_id, meter_state.c.fresh, meter_state.c.recent)
-            .where(meter_state.c.meter_id.in_(meter_ids)).order_by(meter_state.c.meter_id))
-    return conn.execute(stmt.with_for_update() if lock else stmt).all()
-
-
-def from_rows(state_rows: list[Any], meter_ids: list[str], depth: int) -> tuple[MeterStates, list[str]]:
-    """The kept readings of fresh rows that reach back ``depth`` readings, and the meters
-    (of ``meter_ids``) whose kept readings must be read from ``readings`` instead."""
-    states = MeterStates()
+def from_rows(state_rows: list[Any], meter_ids: list[str], depth: int, counts: dict[str, int]
+              ) -> tuple[MeterStates, list[str]]:
+    """The kept readings of the rows that serve (fresh, built from the meter's ``counts``
+    readings, reaching back ``depth`` readings), and the meters (of ``meter_ids``) whose kept
+    readings must be read from ``readings`` instead. ``state_rows``: (meter_id, fresh,
+    readings, recent)."""
+    states = MeterStates(counts=dict(counts))
     usable = set()
-    for meter_id, fresh, recent in state_rows:
-        if fresh:
+    for meter_id, fresh, built_from, recent in state_rows:
+        if fresh and built_from == counts.get(meter_id, 0):
             states.reads[meter_id] = decode(recent)
             if states.newest(meter_id, depth) is not None:
                 usable.add(meter_id)
@@ -146,6 +144,7 @@ def add_batch(conn: Connection, states: MeterStates, rows: Iterable[dict], super
             continue
         kept = states.reads[meter_id].setdefault(row["register"], Kept([], True))
         _insert(kept, Read(row["value"], row["read_at"], row["method"], row["cycle"]))
+        states.counts[meter_id] = states.counts.get(meter_id, 0) + 1
         changed.add(meter_id)
     save(conn, states, (changed | states.rebuilt) - reread)
 
@@ -167,8 +166,9 @@ def _insert(kept: Kept, read: Read) -> None:
 
 def save(conn: Connection, states: MeterStates, meter_ids: Iterable[str]) -> None:
     """Write these meters' kept readings back, fresh."""
-    rows = [(m, True, encode(states.reads[m])) for m in sorted(set(meter_ids)) if m in states.reads]
-    insert_rows(conn, meter_state, ("meter_id", "fresh", "recent"), rows, upsert_on=("meter_id",))
+    rows = [(m, True, states.counts.get(m, 0), encode(states.reads[m]))
+            for m in sorted(set(meter_ids)) if m in states.reads]
+    insert_rows(conn, meter_state, ("meter_id", "fresh", "readings", "recent"), rows, upsert_on=("meter_id",))
 
 
 def lock(conn: Connection, meter_ids: Iterable[str]) -> None:
@@ -186,16 +186,21 @@ def rebuild(conn: Connection, meter_ids: Iterable[str]) -> int:
     ids = sorted(set(meter_ids))
     for start in range(0, len(ids), IDS_PER_QUERY):
         chunk = ids[start:start + IDS_PER_QUERY]
-        states = MeterStates(reads=from_history(history_rows(conn, chunk, KEEP), chunk, KEEP))
+        counts = select_rows(conn, "SELECT meter_id, count(*) FROM readings WHERE meter_id {ids} GROUP BY meter_id",
+                             id_list(conn, chunk))
+        states = MeterStates(reads=from_history(history_rows(conn, chunk, KEEP), chunk, KEEP), counts=dict(counts))
         save(conn, states, chunk)
     return len(ids)
 
 
 def rebuild_stale(conn: Connection) -> int:
-    """Rebuild every stale row (after readings written directly to the database); returns how many."""
-    stale = conn.execute(select(meter_state.c.meter_id).where(meter_state.c.fresh.is_(False))).scalars().all()
+    """Rebuild every row that does not serve (readings written straight to the database);
+    returns how many."""
+    stale = [m for (m,) in select_rows(
+        conn, "SELECT s.meter_id FROM meter_state s WHERE NOT s.fresh "
+        "OR s.readings <> (SELECT count(*) FROM readings r WHERE r.meter_id = s.meter_id)")]
     return rebuild(conn, stale)
 
 
 __all__ = ["KEEP", "Kept", "MeterReads", "MeterStates", "Read", "add_batch", "decode", "encode", "from_history",
-           "from_rows", "history_rows", "lock", "rebuild", "rebuild_stale", "rows", "save"]
+           "from_rows", "history_rows", "lock", "rebuild", "rebuild_stale", "save"]

@@ -119,20 +119,22 @@ def fetch(conn: Connection, keys: BatchKeys, *, lock: bool, like: Fetched | None
         "m.installed_at, m.removed_at, m.lat, m.lon, c.class, c.temp_supply_until "
         "FROM meters m LEFT OUTER JOIN customers c ON c.id = m.customer_id WHERE m.id {ids}", meter_ids)
     known = [m[0] for m in meter_rows]
-    state_rows = select_rows(conn, "SELECT meter_id, fresh, recent FROM meter_state WHERE meter_id {ids} "
-                             "ORDER BY meter_id" + for_update, meter_ids)
-    if like is not None and like.states == state_rows:
+    state_rows = select_rows(conn, "SELECT meter_id, fresh, readings, recent FROM meter_state "
+                             "WHERE meter_id {ids} ORDER BY meter_id" + for_update, meter_ids)
+    # Reading occasions (what the rules count), and every reading (what a kept row was built from).
+    counts = select_rows(conn, "SELECT meter_id, count(DISTINCT read_at), count(*) FROM readings "
+                         "WHERE meter_id {ids} GROUP BY meter_id", meter_ids)
+    if like is not None and like.states == state_rows and like.counts == counts:
         kept, stale = like.kept, like.stale
     else:
-        kept, stale = meter_state.from_rows(state_rows, known, keys.depth)
+        kept, stale = meter_state.from_rows(state_rows, known, keys.depth, {m: n for m, _, n in counts})
     pliers_ids = ids(conn, keys.pliers_ids)
     return Fetched(
         assignments=work, meters=meter_rows, states=state_rows, stale=stale,
         history=meter_state.history_rows(conn, stale, keys.depth),
         seals=select_rows(conn, "SELECT meter_id, position, number FROM seals "
                           "WHERE meter_id {ids} AND removed_at IS NULL", meter_ids),
-        counts=select_rows(conn, "SELECT meter_id, count(DISTINCT read_at) FROM readings WHERE meter_id {ids} "
-                           "GROUP BY meter_id", meter_ids),
+        counts=counts,
         users=select_rows(conn, "SELECT id, roles, active FROM users WHERE id {ids}", ids(conn, keys.participants)),
         pliers=select_rows(conn, "SELECT id, holder_id, issued_at FROM pliers WHERE id {ids}", pliers_ids),
         pliers_history=select_rows(conn, "SELECT pliers_id, action, user_id, at FROM pliers_history "
@@ -191,7 +193,7 @@ def _meters(fetched: Fetched, kept: MeterStates, depth: int, reread: set[tuple[s
     seals_by_meter: dict[str, list[SealView]] = defaultdict(list)
     for meter_id, position, number in fetched.seals:
         seals_by_meter[meter_id].append(SealView(position, number))
-    counts = dict(fetched.counts)  # type: ignore[arg-type]
+    occasions = {meter_id: n for meter_id, n, _ in fetched.counts}
     out = {}
     for (meter_id, customer_id, route_id, district_id, category, multiplier_text, dials, registers_raw,
          installed_at, removed_at, lat, lon, customer_class, temp_supply_until) in fetched.meters:
@@ -217,7 +219,7 @@ def _meters(fetched: Fetched, kept: MeterStates, depth: int, reread: set[tuple[s
             installed_at=_time(installed_at), removed_at=_time(removed_at),
             temp_supply_until=_date(temp_supply_until),
             lat=Decimal(lat) if lat else None, lon=Decimal(lon) if lon else None,
-            seals=tuple(seals_by_meter[meter_id]), history=history, reads_before=counts.get(meter_id, 0),
+            seals=tuple(seals_by_meter[meter_id]), history=history, reads_before=occasions.get(meter_id, 0),
             recent_cycles=cycle_reads(mine.get(primary_register(registers), []), multiplier, dials),
             stored_cycle_values=stored_cycle_values,
         )

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from alembic import command
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from server.db import migrate
 from server.db.tables import assignments, meter_state, readings
@@ -42,9 +42,14 @@ def plausible_value(extra_kwh: int = 0) -> str:
 
 
 def kept_rows(db) -> dict[str, tuple[bool, dict]]:
+    """Each meter's kept readings, and whether they serve: fresh, and built from as many
+    readings as the meter has now."""
     with db.read() as conn:
-        rows = conn.execute(select(meter_state.c.meter_id, meter_state.c.fresh, meter_state.c.recent)).all()
-    return {m: (fresh, kept_history.decode(recent)) for m, fresh, recent in rows}
+        rows = conn.execute(select(meter_state.c.meter_id, meter_state.c.fresh, meter_state.c.readings,
+                                   meter_state.c.recent)).all()
+        counts = dict(conn.execute(select(readings.c.meter_id, func.count()).group_by(readings.c.meter_id)).all())
+    return {m: (bool(fresh) and built_from == counts.get(m, 0), kept_history.decode(recent))
+            for m, fresh, built_from, recent in rows}
 
 
 def assert_in_step_with_readings(db) -> None:

@@ -6,7 +6,7 @@ Revises: 0004
 Triggers keep the rows honest whoever writes ``readings``: a new meter gets a
 fresh empty row, and any insert, update or delete of a meter's readings marks
 its row stale (rebuilt from ``readings`` when next needed). The backfill gives
-every meter on record its row, built from its readings.
+every meter on record its row, built by 0006.
 """
 
 from alembic import op
@@ -69,11 +69,8 @@ def upgrade() -> None:
         for name, (event, table, transitions, function) in POSTGRES_TRIGGERS.items():
             op.execute(f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {transitions} "
                        f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()")
-    # Backfill: every meter on record, stale, then built from its readings.
+    # Backfill: every meter on record, to be built from its readings (by 0006).
     op.execute("INSERT INTO meter_state (meter_id, fresh, recent) SELECT id, false, '{}' FROM meters")
-    from server.services import meter_state
-
-    meter_state.rebuild_stale(op.get_bind())
 
 
 def downgrade() -> None:
