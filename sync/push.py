@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -182,7 +182,10 @@ def plan_batch(
     meters: dict[str, MeterView] = dict(ledger.meters)
     current = dataclasses.replace(ledger, meters=meters)
     together = _read_together(request.items)
+    # Items still to come per meter: the ledger view of a meter no later item names need not move.
+    to_come = Counter(i.meter_id for i in request.items)
     for wire_item in request.items:
+        to_come[wire_item.meter_id] -= 1
         encoded = _encoder.encode(wire_item)
         digest = hashlib.sha256(encoded).hexdigest()  # content_hash(wire_item)
         earlier = stored.get(wire_item.op_id)
@@ -220,7 +223,8 @@ def plan_batch(
         plan.op_photos += [{"op_id": item.op_id, "sha256": p} for p in photos]
         stored[item.op_id] = StoredOp(digest, verdict.status, flags, task_id)
         plan.results.append(_result(item.op_id, verdict.status, flags=flags, task_id=task_id))
-        meters[item.meter_id] = _apply_to_ledger(plan, item, meters[item.meter_id], ledger, ctx, cycle)
+        meters[item.meter_id] = _apply_to_ledger(plan, item, meters[item.meter_id], ledger, ctx, cycle,
+                                                 seen_again=to_come[item.meter_id] > 0)
     return plan
 
 
@@ -245,8 +249,9 @@ def _attach_to_task(plan: BatchPlan, item: Item, flags: list[dict[str, str]], cy
 
 
 def _apply_to_ledger(plan: BatchPlan, item: Item, meter: MeterView, ledger: BatchLedger,
-                     ctx: BatchContext, cycle: str) -> MeterView:
-    """Record the item's effect on the ledger and return the meter as later items see it."""
+                     ctx: BatchContext, cycle: str, seen_again: bool = True) -> MeterView:
+    """Record the item's effect on the ledger and return the meter as later items see it
+    (unchanged when no later item of the batch names the meter: nobody would look)."""
     at = ctx.corrected(item.recorded_at)
     if isinstance(item, ReadingItem):
         assignment = ledger.assignments.get(item.assignment_id) if item.assignment_id else None
@@ -260,7 +265,7 @@ def _apply_to_ledger(plan: BatchPlan, item: Item, meter: MeterView, ledger: Batc
             plan.superseded.append((item.meter_id, item.register, cycle))
             plan.done_assignments.append(assignment.id)
         plan.touched_meters.add(item.meter_id)
-        if item.method == "actual" and item.value is not None:
+        if seen_again and item.method == "actual" and item.value is not None:
             history = dict(meter.history)
             history[item.register] = (*history.get(item.register, ()), ActualRead(Decimal(item.value), at))
             stored_values = {**meter.stored_cycle_values, (item.register, cycle): item.value}
@@ -280,7 +285,7 @@ def _apply_to_ledger(plan: BatchPlan, item: Item, meter: MeterView, ledger: Batc
                                        "number": item.seal_number, "installed_at": at,
                                        "installed_by": ctx.submitter.id})
             remaining += (SealView(item.position, item.seal_number),)
-        return dataclasses.replace(meter, seals=remaining)
+        return dataclasses.replace(meter, seals=remaining) if seen_again else meter
     return meter
 
 
