@@ -34,16 +34,11 @@ async def items(
     return await anyio.to_thread.run_sync(service.device_items, context(request).db, device_id, cursor, limit)
 
 
-def _info(d: identity.DeviceSummary) -> DeviceInfo:
-    return DeviceInfo(d.id, d.last_user_id, d.app_version, d.first_seen_at, d.last_seen_at, d.last_pull_at,
-                      d.last_push_at, d.revoked_at, d.active_tokens)
-
-
 def _device(db, device_id: str) -> DeviceInfo:
     found = identity.get_device(db, device_id)
     if found is None:
         raise ApiError("not_found", f"No device {device_id} has ever logged in.")
-    return _info(found)
+    return found
 
 
 @get("/api/v1/devices", tags=["devices"], summary="Every tablet that has logged in")
@@ -51,7 +46,7 @@ def _device(db, device_id: str) -> DeviceInfo:
 async def list_devices(request: Request) -> DeviceList:
     await principal(request, *OVERSEERS)
     found = await anyio.to_thread.run_sync(identity.list_devices, context(request).db)
-    return DeviceList([_info(d) for d in found])
+    return DeviceList(found)
 
 
 @get("/api/v1/devices/{device_id:str}", tags=["devices"], summary="What a tablet last synced, and whether it is revoked")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
 from field_schemas.auth import LoginRequest, LoginResponse, SchemaRange, UserInfo
+from field_schemas.devices import DeviceInfo
 from server import auth
 from server.clock import utcnow
 from server.db.audit import audit
@@ -171,20 +171,7 @@ def add_user(db: Database, username: str, name: str, roles: list[str], password:
 # -- devices -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DeviceSummary:
-    id: str
-    last_user_id: str | None
-    app_version: str | None
-    first_seen_at: datetime
-    last_seen_at: datetime
-    last_pull_at: datetime | None
-    last_push_at: datetime | None
-    revoked_at: datetime | None
-    active_tokens: int
-
-
-def list_devices(db: Database) -> list[DeviceSummary]:
+def list_devices(db: Database) -> list[DeviceInfo]:
     now = utcnow()
     live = (
         select(tokens.c.device_id, func.count().label("n"))
@@ -199,13 +186,13 @@ def list_devices(db: Database) -> list[DeviceSummary]:
             .order_by(devices.c.id)
         ).all()
     return [
-        DeviceSummary(r.id, r.last_user_id, r.app_version, r.first_seen_at, r.last_seen_at,
+        DeviceInfo(r.id, r.last_user_id, r.app_version, r.first_seen_at, r.last_seen_at,
                       r.last_pull_at, r.last_push_at, r.revoked_at, r.active_tokens)
         for r in rows
     ]
 
 
-def get_device(db: Database, device_id: str) -> DeviceSummary | None:
+def get_device(db: Database, device_id: str) -> DeviceInfo | None:
     return next((d for d in list_devices(db) if d.id == device_id), None)
 
 
