@@ -54,7 +54,7 @@ from sqlalchemy.engine import make_url
 from field_schemas.auth import LoginRequest
 from field_schemas.push import PushRequest
 from server.auth import Principal, hash_password
-from server.cli.db_cmds import tune_gc
+from server.cli.db_cmds import tune_interpreter
 from server.db import migrate
 from server.db.engine import Database
 from server.db.tables import assignments, batches, customers, districts, meters, ops, readings, routes, users
@@ -498,7 +498,7 @@ def profile_push(settings: Settings, station: list[Tablet], batch_size: int) -> 
             work += [(who, body) for _, body in push_bodies(tablet, batch_size)]
         half = max(1, len(work) // 2)
         decoder = msgspec.json.Decoder(PushRequest)
-        tune_gc()  # as 'fieldsync serve' does
+        tune_interpreter()  # as 'fieldsync serve' does
         clock = SectionClock()
         timed_db = CommitTimedDatabase(db, clock)
         for owner, name, label in PUSH_SECTIONS:

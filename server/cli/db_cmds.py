@@ -6,6 +6,7 @@ import ctypes
 import gc
 import os
 import signal
+import sys
 
 import click
 import uvicorn
@@ -55,7 +56,7 @@ def serve_app(host: str, port: int, workers: int = 1) -> None:
         uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
         return
     app = create_app(s)
-    tune_gc()
+    tune_interpreter()
     uvicorn.run(app, **options)  # type: ignore[arg-type]
 
 
@@ -65,7 +66,7 @@ def worker_app() -> object:
 
     _die_with_parent()
     app = create_app(settings())
-    tune_gc()
+    tune_interpreter()
     return app
 
 
@@ -87,14 +88,21 @@ PR_SET_PDEATHSIG = 1
 # A batch makes tens of thousands of objects that live until it is answered, several batches
 # at once; with the default thresholds the collector walks them all over and over.
 GC_THRESHOLDS = (50_000, 50, 1_000)
+# The group writer gives up the interpreter lock around every statement, and then waits for it
+# while a batch is judged in another thread: up to the switch interval each time (5 ms by
+# default), all of it holding the database's write lock. With one thread judging alongside, a
+# batch's storing took 243-278 us an item at 5 ms, 185-190 us at 1 ms.
+SWITCH_INTERVAL_S = 0.001
 
 
-def tune_gc() -> None:
+def tune_interpreter() -> None:
     """Leave the objects made at start-up (modules, the app) out of every collection, and
-    collect less often: a full collection then walks only what requests made since."""
+    collect less often: a full collection then walks only what requests made since. Hand the
+    interpreter lock over sooner, for the writer's sake."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
 @cli.command(help="Serve the API (applies pending migrations first).")
