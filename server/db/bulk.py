@@ -106,8 +106,8 @@ def _driver_errors(conn: Connection, sql: str) -> Iterator[None]:
 @lru_cache(maxsize=128)
 def _select_sql(sql: str, postgres: bool) -> str:
     if postgres:
-        return sql.replace("?", "%s").replace("{ids}", "= ANY(%s)")
-    return sql.replace("{ids}", "IN (SELECT value FROM json_each(?))")
+        return sql.replace("?", "%s").replace("{ids}", "= ANY(%s)").replace("{no_index}", "")
+    return sql.replace("{ids}", "IN (SELECT value FROM json_each(?))").replace("{no_index}", "+")
 
 
 def select_rows(conn: Connection, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -115,7 +115,8 @@ def select_rows(conn: Connection, sql: str, *params: Any) -> list[tuple[Any, ...
 
     ``sql`` is written once for both databases: ``?`` a value, ``{ids}`` the test that a
     column is one of a list given as one parameter (``ids(conn, values)``), so that the
-    statement is the same whatever the list's length.
+    statement is the same whatever the list's length. ``{no_index}column`` keeps SQLite's
+    planner (which has no statistics) from searching by that column's index.
     """
     statement = _select_sql(sql, conn.dialect.name == "postgresql")
     with _driver_errors(conn, statement), _cursor(conn) as cursor:

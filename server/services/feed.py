@@ -9,9 +9,9 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import Connection, and_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, select, update
 
+from server.db.bulk import ids, insert_rows, select_rows, time_binder
 from server.db.tables import (
     assignments,
     cycles,
@@ -22,6 +22,8 @@ from server.db.tables import (
     sync_state,
 )
 from sync.scope import SCOPED_KINDS, Key, plan_feed
+
+FEED_COLUMNS = ("user_id", "kind", "entity_id", "op", "seq", "changed_at")
 
 
 def lock_feed(conn: Connection) -> None:
@@ -43,17 +45,10 @@ def write_feed(conn: Connection, rows: list[tuple[str, str, str, str]], now: dat
     if not rows:
         return
     seqs = take_seqs(conn, len(rows))
-    values = [
-        {"user_id": u, "kind": k, "entity_id": e, "op": op, "seq": s, "changed_at": now}
-        for (u, k, e, op), s in zip(rows, seqs)
-    ]
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(sync_feed)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[sync_feed.c.user_id, sync_feed.c.kind, sync_feed.c.entity_id],
-        set_={"seq": stmt.excluded.seq, "op": stmt.excluded.op, "changed_at": stmt.excluded.changed_at},
-    )
-    conn.execute(stmt, values)
+    changed_at = time_binder(conn)(now)
+    insert_rows(conn, sync_feed, FEED_COLUMNS,
+                [(u, k, e, op, s, changed_at) for (u, k, e, op), s in zip(rows, seqs)],
+                upsert_on=("user_id", "kind", "entity_id"))
 
 
 def current_scopes(conn: Connection, user_ids: Iterable[str]) -> dict[str, set[Key]]:
@@ -122,13 +117,9 @@ def touch(conn: Connection, keys: Iterable[Key], now: datetime) -> int:
     for kind, entity_id in keys:
         by_kind[kind].append(entity_id)
     holders: list[tuple[str, str, str]] = []
-    for kind, ids in sorted(by_kind.items()):
-        for chunk in _chunks(sorted(ids), 500):
-            holders += conn.execute(
-                select(sync_feed.c.user_id, sync_feed.c.kind, sync_feed.c.entity_id).where(
-                    and_(sync_feed.c.kind == kind, sync_feed.c.entity_id.in_(chunk), sync_feed.c.op == "upsert")
-                )
-            ).all()
+    for kind, entity_ids in sorted(by_kind.items()):
+        holders += select_rows(conn, "SELECT user_id, kind, entity_id FROM sync_feed "
+                               "WHERE kind = ? AND entity_id {ids} AND op = 'upsert'", kind, ids(conn, entity_ids))
     holders.sort(key=lambda r: (r[0], r[1], r[2]))
     write_feed(conn, [(u, k, e, "upsert") for u, k, e in holders], now)
     return len(holders)
@@ -140,11 +131,6 @@ def deliver(conn: Connection, user_kind_ids: Iterable[tuple[str, str, str]], now
     if rows:
         lock_feed(conn)
         write_feed(conn, [(u, k, e, "upsert") for u, k, e in rows], now)
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 __all__ = ["lock_feed", "take_seqs", "write_feed", "current_scopes", "live_keys", "refresh_users", "touch", "deliver"]

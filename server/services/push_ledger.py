@@ -112,8 +112,9 @@ def fetch(conn: Connection, keys: BatchKeys, *, lock: bool, like: Fetched | None
     meter_ids = ids(conn, keys.meter_ids)
     work = select_rows(
         conn, "SELECT id, user_id, meter_id, cycle, task, due_from, due_until, status FROM assignments "
-        "WHERE (user_id = ? AND status = 'open' AND meter_id {ids}) OR id {ids}",
-        keys.user_id, meter_ids, ids(conn, keys.named_assignments))
+        # By meter: a reader's open assignments are a whole route, the batch a part of it.
+        "WHERE (meter_id {ids} AND status = 'open' AND {no_index}user_id = ?) OR id {ids}",
+        meter_ids, keys.user_id, ids(conn, keys.named_assignments))
     meter_rows = select_rows(
         conn, "SELECT m.id, m.customer_id, m.route_id, m.district_id, m.category, m.multiplier, m.dials, m.registers, "
         "m.installed_at, m.removed_at, m.lat, m.lon, c.class, c.temp_supply_until "
