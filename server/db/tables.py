@@ -358,8 +358,6 @@ ops = Table(
     Column("payload", JSON, nullable=False),
     Index("ix_ops_device_id_received_at", "device_id", "received_at"),
     Index("ix_ops_meter_id_received_at", "meter_id", "received_at"),
-    Index("ix_ops_batch_id", "batch_id"),
-    Index("ix_ops_review_task_id", "review_task_id"),
 )
 
 review_tasks = Table(
