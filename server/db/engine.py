@@ -18,6 +18,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Page cache of the one writer connection (KiB). Every pushed item inserts into indexes keyed by
+# random op_ids: with SQLite's 2 MiB default most of those inserts first read their page back
+# from the file.
+SQLITE_WRITER_CACHE_KIB = 64 * 1024
 
 
 def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> Engine:
@@ -46,6 +50,9 @@ def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> Engine:
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         # Savepoint journals and sorts in memory: a group commit runs each batch in a savepoint.
         cur.execute("PRAGMA temp_store=MEMORY")
+        if writer:
+            cur.execute(f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}")
+            cur.execute("PRAGMA wal_autocheckpoint=4000")
         cur.close()
 
     @event.listens_for(engine, "begin")
