@@ -17,7 +17,7 @@ PostgreSQL database made from the template, dropped afterwards):
   scratch copy of the readings table, 500-row transactions; the ratio is
   items per second ÷ raw rows per second.
 
-    .venv/bin/python bench/end_of_shift.py [--database-url URL] [--sizes 50,100,200]
+    .venv/bin/python bench/end_of_shift.py [--database-url URL] [--sizes 50,100,200] [--workers N]
         [--readings 300] [--photos 5] [--seed 1] [--json FILE]
 """
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import shutil
 import sqlite3
@@ -125,12 +126,24 @@ def station_copy(template_url: str, data_dir: Path, label: str) -> Iterator[str]
 
 
 def peak_rss_mib(pid: int) -> float | None:
+    """The server's peak resident memory (VmHWM): with worker processes, the sum of each one's peak."""
+    total, found_any = 0, False
+    for process in (pid, *_children(pid)):
+        try:
+            status = Path(f"/proc/{process}/status").read_text()
+        except OSError:
+            continue
+        found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+        if found:
+            total, found_any = total + int(found.group(1)), True
+    return round(total / 1024, 1) if found_any else None
+
+
+def _children(pid: int) -> list[int]:
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
-        return None
-    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
-    return round(int(found.group(1)) / 1024, 1) if found else None
+        return []
 
 
 def lock_failures(log_path: Path) -> int:
@@ -189,8 +202,9 @@ def run_size(template_url: str, work: Path, tablets: int, args: argparse.Namespa
 # -- the run -------------------------------------------------------------------------------------
 
 
-def print_table(backend: str, station: dict[str, Any], runs: list[dict[str, Any]]) -> None:
-    print(f"\nend of shift on {backend}: station of {station['routes']} routes, {station['meters']} meters "
+def print_table(backend: str, workers: int, station: dict[str, Any], runs: list[dict[str, Any]]) -> None:
+    print(f"\nend of shift on {backend}, {workers} server process{'es' if workers > 1 else ''}: "
+          f"station of {station['routes']} routes, {station['meters']} meters "
           f"(built in {station['station_build_s']} s)")
     print(f"{'tablets':>7} {'items':>7} {'items/s':>8} {'push/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'RSS MiB':>8} {'locks':>5} "
           f"{'raw/s':>8} {'ratio':>6} {'push ratio':>10} {'photos':>6} {'reconciled':>10}")
@@ -211,9 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readings", type=int, default=300, help="readings a tablet (default 300)")
     parser.add_argument("--photos", type=int, default=5, help="photos a reader tablet (default 5)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("FIELDSYNC_WORKERS") or 1),
+                        help="server processes, 'fieldsync serve --workers' (default FIELDSYNC_WORKERS or 1)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    os.environ["FIELDSYNC_WORKERS"] = str(args.workers)  # read by the server's 'serve'
     with tempfile.TemporaryDirectory(prefix="fieldsync-bench-shift-") as tmp:
         work = Path(tmp)
         with push_bench.own_database(args.database_url, work / "template") as template_url:
@@ -222,9 +239,9 @@ def main(argv: list[str] | None = None) -> int:
             station = build_template(settings, max(sizes), args.readings, args.seed)
             runs = [run_size(template_url, work, n, args) for n in sizes]
     backend = "sqlite" if template_url.startswith("sqlite") else "postgresql"
-    print_table(backend, station, runs)
+    print_table(backend, args.workers, station, runs)
     if args.json:
-        args.json.write_text(json.dumps({"backend": backend, "station": station, "readings_per_tablet": args.readings,
+        args.json.write_text(json.dumps({"backend": backend, "workers": args.workers, "station": station, "readings_per_tablet": args.readings,
                                          "photos_per_tablet": args.photos, "runs": runs}, indent=2) + "\n")
     return 0 if all(f["reconciled"] and f["lock_errors"] == 0 for f in runs) else 1
 

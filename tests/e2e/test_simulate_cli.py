@@ -63,7 +63,7 @@ def test_a_station_without_such_readers_is_refused_with_a_reason(run, station):
 def test_the_bench_runs_a_tiny_rush_and_reports_every_figure(tmp_path):
     out = tmp_path / "figures.json"
     done = subprocess.run([sys.executable, str(BENCH), "--sizes", "2", "--readings", "10", "--photos", "1",
-                           "--json", str(out)], capture_output=True, text=True, timeout=300)
+                           "--workers", "2", "--json", str(out)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     [size] = json.loads(out.read_text())["runs"]
     assert size["reconciled"] and size["lock_errors"] == 0
