@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import lru_cache
+from operator import attrgetter
 from typing import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
@@ -93,7 +95,7 @@ class MeterView:
 
     def last_actual(self, register: str) -> ActualRead | None:
         reads = self.history.get(register, ())
-        return max(reads, key=lambda r: r.read_at) if reads else None
+        return max(reads, key=_read_at) if reads else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +152,16 @@ class PliersView:
         return None
 
 
+_read_at = attrgetter("read_at")
+
+
+@lru_cache(maxsize=4096)  # the rules ask for an item's time several times
+def _corrected(device_time: datetime, skew_s: float) -> datetime:
+    if device_time.tzinfo is None:
+        device_time = device_time.replace(tzinfo=timezone.utc)
+    return (device_time - timedelta(seconds=skew_s)).astimezone(timezone.utc)
+
+
 @dataclass(frozen=True, slots=True)
 class BatchContext:
     """The facts of the batch as a whole.
@@ -167,9 +179,7 @@ class BatchContext:
     def corrected(self, device_time: datetime) -> datetime:
         """A device time on the server's clock (UTC). The wire requires an offset;
         a naive time is taken as UTC rather than guessed."""
-        if device_time.tzinfo is None:
-            device_time = device_time.replace(tzinfo=timezone.utc)
-        return (device_time - timedelta(seconds=self.skew_s)).astimezone(timezone.utc)
+        return _corrected(device_time, self.skew_s)
 
     def station_date(self, server_time: datetime) -> date:
         """The station date on which a time of the server's clock falls."""

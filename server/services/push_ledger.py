@@ -198,22 +198,26 @@ def _meters(fetched: Fetched, kept: MeterStates, depth: int, reread: set[tuple[s
     out = {}
     for (meter_id, customer_id, route_id, district_id, category, multiplier_text, dials, registers_raw,
          installed_at, removed_at, lat, lon, customer_class, temp_supply_until) in fetched.meters:
-        # The newest ``depth`` valid readings of each register, oldest first, but a re-read's cycle.
-        newest = kept.newest(meter_id, depth) or {}
-        mine = {register: [r for r in reads if (meter_id, register, r.cycle) not in reread]
-                for register, reads in sorted(newest.items())}
+        registers = tuple(_json(registers_raw))
+        primary = primary_register(registers)
         multiplier = Decimal(multiplier_text)
         history: dict[str, tuple[ActualRead, ...]] = {}
         stored_cycle_values: dict[tuple[str, str], str] = {}
-        for register, reads in mine.items():
-            actual = tuple(ActualRead(Decimal(r.value), r.read_at) for r in reads
-                           if r.method == "actual" and r.value is not None)
-            if actual:
-                history[register] = actual
+        recent_cycles: tuple[CycleRead, ...] = ()
+        # The newest ``depth`` valid readings of each register, oldest first, but a re-read's cycle.
+        for register, reads in sorted((kept.newest(meter_id, depth) or {}).items()):
+            if reread:
+                reads = [r for r in reads if (meter_id, register, r.cycle) not in reread]
+            actual = []
             for r in reads:
-                if r.cycle and r.method == "actual" and r.value is not None:
-                    stored_cycle_values[(register, r.cycle)] = r.value
-        registers = tuple(_json(registers_raw))
+                if r.method == "actual" and r.value is not None:
+                    actual.append(ActualRead(Decimal(r.value), r.read_at))
+                    if r.cycle:
+                        stored_cycle_values[(register, r.cycle)] = r.value
+            if actual:
+                history[register] = tuple(actual)
+            if register == primary:
+                recent_cycles = cycle_reads(reads, multiplier, dials)
         out[meter_id] = MeterView(
             id=meter_id, customer_id=customer_id, route_id=route_id, district_id=district_id, category=category,
             customer_class=customer_class, multiplier=multiplier, dials=dials, registers=registers,
@@ -221,8 +225,7 @@ def _meters(fetched: Fetched, kept: MeterStates, depth: int, reread: set[tuple[s
             temp_supply_until=_date(temp_supply_until),
             lat=Decimal(lat) if lat else None, lon=Decimal(lon) if lon else None,
             seals=tuple(seals_by_meter[meter_id]), history=history, reads_before=occasions.get(meter_id, 0),
-            recent_cycles=cycle_reads(mine.get(primary_register(registers), []), multiplier, dials),
-            stored_cycle_values=stored_cycle_values,
+            recent_cycles=recent_cycles, stored_cycle_values=stored_cycle_values,
         )
     return out
 
