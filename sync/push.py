@@ -60,6 +60,7 @@ class OpenTask:
     district_id: str | None = None
     is_new: bool = False
     changed: bool = False
+    added: list[dict[str, str]] = field(default_factory=list)  # flags this plan added to a task already open
 
 
 @dataclass
@@ -228,13 +229,14 @@ def plan_batch(
     return plan
 
 
-def _attach_to_task(plan: BatchPlan, item: Item, flags: list[dict[str, str]], cycle: str, district_id: str | None,
-                    new_task_id: Callable[[], str]) -> str:
-    """One unresolved task per meter and cycle collects its flags."""
-    key = (item.meter_id, cycle)
+def attach_to_task(plan: BatchPlan, meter_id: str, cycle: str, op_id: str, flags: list[dict[str, str]],
+                   district_id: str | None, new_task_id: Callable[[], str]) -> OpenTask:
+    """One unresolved task per meter and cycle collects its flags: the item's flags join it
+    (the task is opened when there is none)."""
+    key = (meter_id, cycle)
     task = plan.tasks.get(key)
     kind, priority = task_kind(f["code"] for f in flags)
-    tagged = [{**f, "op_id": item.op_id} for f in flags]
+    tagged = [{**f, "op_id": op_id} for f in flags]
     if task is None:
         task = OpenTask(id=new_task_id(), kind=kind, priority=priority, flags=tagged, district_id=district_id,
                         is_new=True)
@@ -244,6 +246,14 @@ def _attach_to_task(plan: BatchPlan, item: Item, flags: list[dict[str, str]], cy
         if priority < task.priority:
             task.kind, task.priority = kind, priority
         task.changed = True
+        if not task.is_new:
+            task.added = task.added + tagged
+    return task
+
+
+def _attach_to_task(plan: BatchPlan, item: Item, flags: list[dict[str, str]], cycle: str, district_id: str | None,
+                    new_task_id: Callable[[], str]) -> str:
+    task = attach_to_task(plan, item.meter_id, cycle, item.op_id, flags, district_id, new_task_id)
     plan.task_items.append({"task_id": task.id, "op_id": item.op_id})
     return task.id
 

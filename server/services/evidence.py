@@ -35,7 +35,7 @@ from field_schemas import push as wire
 from server.db.tables import meters, op_photos, ops, photos, readings
 from server.services.push_ledger import fetch_open_tasks
 from server.settings import Settings
-from sync.push import BatchPlan, OpenTask, task_kind
+from sync.push import BatchPlan, attach_to_task
 from sync.rules_evidence import evidence_place_mismatch, evidence_time_mismatch
 from sync.thresholds import Thresholds
 
@@ -96,17 +96,7 @@ def photo_flags(op: Op, held: Iterable[PhotoFacts], meter: MeterPlace | None, th
 def join_review_task(plan: BatchPlan, op: Op, flags: list[dict[str, str]], cycle: str, district_id: str | None,
                      new_task_id: Callable[[], str]) -> None:
     """Add flags to the item and to the unresolved task of its meter and cycle (opened when there is none)."""
-    kind, priority = task_kind(f["code"] for f in flags)
-    tagged = [{**f, "op_id": op["op_id"]} for f in flags]
-    key = (op["meter_id"], cycle)
-    task = plan.tasks.get(key)
-    if task is None:
-        task = plan.tasks[key] = OpenTask(new_task_id(), kind, priority, tagged, district_id, is_new=True)
-    else:
-        task.flags = [*task.flags, *tagged]
-        if priority < task.priority:
-            task.kind, task.priority = kind, priority
-        task.changed = True
+    task = attach_to_task(plan, op["meter_id"], cycle, op["op_id"], flags, district_id, new_task_id)
     if op["review_task_id"] != task.id:
         plan.task_items.append({"task_id": task.id, "op_id": op["op_id"]})
     op.update(flags=[*op["flags"], *flags], status="flagged", review_task_id=task.id)

@@ -241,6 +241,11 @@ def write_plan(conn: Connection, plan: BatchPlan, actor: str, now: datetime) -> 
             .values(flags=bindparam("f"), kind=bindparam("k"), priority=bindparam("p"), updated_at=now),
             [{"tid": t.id, "f": t.flags, "k": t.kind, "p": t.priority} for t in changed],
         )
+        # What a later item (or a photo that arrived) added to a task already open, and by whom.
+        audit_many(conn, ({"at": now, "actor": actor, "action": "task.update", "entity": "review_task",
+                           "entity_id": t.id, "after": {"flags_added": [f["code"] for f in t.added],
+                                                        "op_ids": sorted({f["op_id"] for f in t.added})}}
+                          for t in changed if t.added))
     if plan.task_items:
         insert_rows(conn, review_task_items, ("task_id", "op_id"),
                     [(t["task_id"], t["op_id"]) for t in plan.task_items])

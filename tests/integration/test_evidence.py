@@ -208,6 +208,22 @@ def test_an_accepted_reading_whose_late_photo_was_taken_elsewhere_gets_a_review_
     assert (created.entity_id, created.actor) == (task.id, "reader01")
 
 
+def test_a_late_photo_s_flag_joining_an_open_task_is_in_the_task_s_history(client, db, station):
+    reader = login(client, "reader01")
+    far = photo(6, place=FIVE_KM_NORTH)
+    item = plausible(station) | {"value": "3000", "photo_ids": [sha(far)]}  # a reverse reading: a task now
+    [result] = push(client, reader, batch([item])).json()["results"]
+    assert result["status"] == "flagged"
+
+    put_photo(client, reader, far)
+
+    with db.read() as conn:
+        history = conn.execute(select(audit_log.c.actor, audit_log.c.action, audit_log.c.after)
+                               .where(audit_log.c.entity_id == result["review_task_id"]).order_by(audit_log.c.id)).all()
+    assert [(h.actor, h.action) for h in history] == [("reader01", "task.create"), ("reader01", "task.update")]
+    assert history[1].after == {"flags_added": ["evidence_place_mismatch"], "op_ids": [item["op_id"]]}
+
+
 @pytest.mark.parametrize(("minutes_ago", "flagged"), [(20, False), (45, True)])
 def test_a_photo_of_an_item_that_is_not_an_inspection_is_checked_against_the_item_s_time(
     client, db, station, minutes_ago, flagged

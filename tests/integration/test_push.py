@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import event, func, insert, select
 
-from server.db.tables import assignments, ops, readings, review_task_items, review_tasks, seals
+from server.db.tables import assignments, audit_log, ops, readings, review_task_items, review_tasks, seals
 from server.services import cycles
 from tests.factories import T0, add_route, add_user, login, pull_all
 from tests.push_helpers import anomaly, batch, inspection, new_id, now_text, push, reading, seal_event
@@ -162,6 +162,20 @@ def test_theft_tasks_come_first(client, db, station):
     with db.read() as conn:
         tasks = conn.execute(select(review_tasks.c.kind, review_tasks.c.priority).order_by(review_tasks.c.priority)).all()
     assert [t.kind for t in tasks] == ["theft", "reading"]
+
+
+def test_flags_added_later_to_an_open_task_are_in_its_history(client, db, station):
+    headers = login(client, "reader01")
+    meter = station["r-01"][0]
+    first = push(client, headers, batch([anomaly(meter, "meter_box_damaged")])).json()["results"][0]
+    later = anomaly(meter, "wiring_tampered")
+    second = push(client, headers, batch([later])).json()["results"][0]
+    assert second["review_task_id"] == first["review_task_id"]
+    with db.read() as conn:
+        history = conn.execute(select(audit_log.c.actor, audit_log.c.action, audit_log.c.after)
+                               .where(audit_log.c.entity_id == first["review_task_id"]).order_by(audit_log.c.id)).all()
+    assert [(actor, action) for actor, action, _ in history] == [("reader01", "task.create"), ("reader01", "task.update")]
+    assert history[1].after == {"flags_added": ["anomaly:wiring_tampered"], "op_ids": [later["op_id"]]}
 
 
 def test_installed_seal_replaces_the_old_one_and_reaches_the_reader(client, db, station):

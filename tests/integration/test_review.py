@@ -104,7 +104,9 @@ def test_a_task_shows_its_items_meter_readings_seals_and_photos(db, staff, stati
     assert values[1:8] == [(str(3100 - 300 * k), "300.0") for k in range(7)]
     assert values[8] == ("1000", None)
     assert [(s["number"], s["removed_at"]) for s in detail["seals"]] == [(f"S-{meter}", None)]
-    assert [h["action"] for h in detail["history"]] == ["task.create"]
+    # The anomaly joined the open task: its history says so.
+    assert [h["action"] for h in detail["history"]] == ["task.create", "task.update"]
+    assert detail["history"][1]["after"]["flags_added"] == ["anomaly:meter_box_damaged"]
 
 
 def test_only_the_last_twelve_readings_are_shown(db, staff, station):
