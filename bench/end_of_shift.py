@@ -43,13 +43,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from common import LocalServer  # bench/, on the path when run as a script
 import push as push_bench  # the push bench's station database and raw baseline
 from server.db import migrate
 from server.db.engine import Database
 from server.db.tables import assignments
 from server.demo import create_demo_station
 from server.demo.ledger import plan_station
+from server.serve_process import ServeProcess
 from server.settings import Settings, normalise_database_url
 from server.simulate.run import Options, has_photo_routes, run_simulation
 from server.simulate.summary import figures as simulation_figures
@@ -178,8 +178,8 @@ def measure_raw(settings: Settings, rows: int) -> dict[str, Any]:
 def run_size(template_url: str, work: Path, tablets: int, args: argparse.Namespace) -> dict[str, Any]:
     with station_copy(template_url, work / f"size-{tablets}", f"s{tablets}") as url:
         settings = Settings(data_dir=work / f"size-{tablets}", database_url=url)
-        server = LocalServer(settings)
-        with server as base_url:
+        with ServeProcess(settings.database_url, settings.data_dir, workers=args.workers) as server:
+            base_url = server.url
             photos = args.photos if has_photo_routes(base_url) else 0
             if photos != args.photos:
                 print("this server has no photo routes: the tablets take no photos", flush=True)
@@ -187,9 +187,9 @@ def run_size(template_url: str, work: Path, tablets: int, args: argparse.Namespa
                 server=base_url, tablets=tablets, readings_per_tablet=args.readings,
                 photos_per_tablet=photos, seed=args.seed, workdir=work / f"tablets-{tablets}",
             ))
-            rss = peak_rss_mib(server.process.pid)
+            rss = peak_rss_mib(server.pid)
         figures = simulation_figures(result)
-        figures.update(server_peak_rss_mib=rss, lock_errors=lock_failures(server.log_path))
+        figures.update(server_peak_rss_mib=rss, lock_errors=lock_failures(server.log))
         figures.update(measure_raw(settings, figures["items_sent"]))
     shutil.rmtree(work / f"tablets-{tablets}", ignore_errors=True)
     figures["ratio_to_raw"] = round(figures["items_per_s"] / figures["raw_rows_per_s"], 3)
@@ -230,7 +230,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
-    os.environ["FIELDSYNC_WORKERS"] = str(args.workers)  # read by the server's 'serve'
     with tempfile.TemporaryDirectory(prefix="fieldsync-bench-shift-") as tmp:
         work = Path(tmp)
         with push_bench.own_database(args.database_url, work / "template") as template_url:

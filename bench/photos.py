@@ -42,10 +42,10 @@ import httpx
 from PIL import ExifTags, Image
 from PIL.TiffImagePlugin import IFDRational
 
-from common import LocalServer  # bench/, on the path when run as a script
 from server.db import migrate
 from server.db.engine import Database
 from server.services import identity
+from server.serve_process import ServeProcess
 from server.settings import Settings
 
 PASSWORD = "bench-photos-password"
@@ -192,11 +192,11 @@ def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     raw_dir = data_dir / "raw"
     raw_dir.mkdir()
     raw_s, _ = timed_in_threads(timed, args.concurrency, hash_and_write(raw_dir))
-    server = LocalServer(settings)
+    server = ServeProcess(settings.database_url, settings.data_dir)
     limits = httpx.Limits(max_connections=args.at_once + args.concurrency)
-    with server as base_url, httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_S, limits=limits) as client:
+    with server, httpx.Client(base_url=server.url, timeout=REQUEST_TIMEOUT_S, limits=limits) as client:
         log_in(client)
-        pid = server.process.pid  # type: ignore[union-attr]
+        pid = server.pid
         http_s, statuses = timed_in_threads(timed, args.concurrency, lambda data: put(client, data))
         idle = memory_kb(pid)
         peak_reset = reset_peak_memory(pid)

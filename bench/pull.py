@@ -35,9 +35,9 @@ from sqlalchemy import create_engine, text
 from server.db import migrate
 from server.db.engine import Database
 from server.demo import DEMO_PASSWORD, create_demo_station, meters_on_record
+from server.serve_process import ServeProcess
 from server.settings import Settings
 
-from common import LocalServer  # bench/, on the path when run as a script
 
 ROUTE, READER = "R01", "reader01"
 LIMITS = (500, 5000)
@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="fieldsync-bench-") as data_dir:
         settings = Settings(data_dir=Path(data_dir), database_url=args.database_url)
         build_s = build_station(settings, args.meters)
-        with LocalServer(settings) as base_url:
-            figures = measure(base_url, settings, args.repeat)
+        with ServeProcess(settings.database_url, settings.data_dir) as server:
+            figures = measure(server.url, settings, args.repeat)
     figures.update(meters=args.meters, repeat=args.repeat, build_s=round(build_s, 2),
                    database="sqlite" if settings.is_sqlite else "postgresql")
     print_table(figures)

@@ -60,10 +60,10 @@ from server.db.engine import Database
 from server.db.tables import assignments, batches, customers, districts, meters, ops, readings, routes, users
 from server.services import cycles, feed, identity, meter_state
 from server.services import push as push_service
+from server.serve_process import ServeProcess
 from server.settings import Settings, normalise_database_url
 from sync import push as push_planner
 
-from common import LocalServer  # bench/, on the path when run as a script
 
 PASSWORD = "bench-push-password"
 DISTRICT = "d-bench"
@@ -587,9 +587,8 @@ def main(argv: list[str] | None = None) -> int:
                 figures.update(profile_push(settings, station, args.batch_size))
                 print_profile(figures)
             else:
-                os.environ["FIELDSYNC_WORKERS"] = str(args.workers)  # read by the server's 'serve'
-                with LocalServer(settings) as base_url:
-                    figures.update(measure_push(base_url, settings, station, args.batch_size, args.resend_share))
+                with ServeProcess(settings.database_url, settings.data_dir, workers=args.workers) as server:
+                    figures.update(measure_push(server.url, settings, station, args.batch_size, args.resend_share))
                 figures.update(measure_raw(settings, station, args.batch_size))
                 figures["ratio"] = round(figures["items_per_s"] / figures["raw_rows_per_s"], 3)
                 figures["target_ratio"] = TARGET_RATIO

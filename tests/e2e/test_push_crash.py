@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 
 from server.db.tables import ops, readings
 from server.services import cycles
-from tests.e2e.server_process import ServerProcess
+from server.serve_process import ServeProcess
 from tests.factories import PASSWORD, T0, add_route, add_user
 from tests.push_helpers import batch, now_text, reading
 
@@ -55,7 +55,7 @@ def test_killed_mid_batch_then_resent_stores_every_item_exactly_once(db, setting
         for i in range(len(KILL_AT) + 1)
     ]
 
-    server = ServerProcess(settings.database_url, tmp_path).start()
+    server = ServeProcess(settings.database_url, tmp_path).start()
     outcomes = []
     try:
         headers = _login(server.url)
@@ -71,7 +71,7 @@ def test_killed_mid_batch_then_resent_stores_every_item_exactly_once(db, setting
             sender.join()
             committed = _stored(db) - before
             assert committed in (0, BATCH), "a batch committed in part"
-            server = ServerProcess(settings.database_url, tmp_path, port=server.port).start()
+            server = ServeProcess(settings.database_url, tmp_path, port=server.port).start()
             # The tablet got no answer (or may not have kept it): it resends the same batch.
             res = _push(server.url, body, headers)
             assert res.status_code == 200, res.text

@@ -17,7 +17,7 @@ from server.simulate.reconcile import reconcile
 from server.simulate.run import Options, has_photo_routes, run_simulation
 from sync.client import Api, Backoff, Outbox, SyncReport
 from sync.client.session import Session
-from tests.e2e.server_process import ServerProcess
+from server.serve_process import ServeProcess
 
 pytestmark = pytest.mark.slow
 TABLETS, READINGS, PHOTOS = 3, 40, 2
@@ -28,12 +28,12 @@ KILLS = 2
 def station(db, settings, tmp_path):
     """A demo station with a route of at least READINGS meters a reader, served on loopback."""
     create_demo_station(db, settings, seed=11, routes=TABLETS + 1, meters=(TABLETS + 1) * 70)
-    server = ServerProcess(settings.database_url, tmp_path).start()
+    server = ServeProcess(settings.database_url, tmp_path).start()
     yield server
     server.stop()
 
 
-def options(server: ServerProcess, tmp_path, **extra) -> Options:
+def options(server: ServeProcess, tmp_path, **extra) -> Options:
     photos = PHOTOS if has_photo_routes(server.url) else 0
     chosen = dict(server=server.url, tablets=TABLETS, readings_per_tablet=READINGS, photos_per_tablet=photos,
                   anomaly_rate=0.1, seed=5, chunk_bytes=8 * 1024, progress=False, workdir=tmp_path / "tablets",
@@ -72,7 +72,7 @@ def test_a_server_killed_twice_mid_rush_loses_nothing_and_stores_nothing_twice(s
                 server["process"].kill()
                 kills.append(answered())
                 time.sleep(1.0)  # the tablets meet a dead server and back off
-                server["process"] = ServerProcess(settings.database_url, tmp_path, port=station.port).start()
+                server["process"] = ServeProcess(settings.database_url, tmp_path, port=station.port).start()
 
         threading.Thread(target=run, daemon=True).start()
 

@@ -12,7 +12,7 @@ import pytest
 from server.demo import create_demo_station
 from server.simulate import run as simulation
 from server.simulate.reconcile import Reconciliation
-from tests.e2e.server_process import ServerProcess
+from server.serve_process import ServeProcess
 
 pytestmark = pytest.mark.slow
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "end_of_shift.py"
@@ -21,7 +21,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "end_of_shift.py"
 @pytest.fixture
 def station(db, settings, tmp_path):
     create_demo_station(db, settings, seed=3, routes=3, meters=150)
-    server = ServerProcess(settings.database_url, tmp_path).start()
+    server = ServeProcess(settings.database_url, tmp_path).start()
     yield server
     server.stop()
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 
 from server.db.tables import ops
 from server.services import cycles
-from tests.e2e.server_process import ServerProcess
+from server.serve_process import ServeProcess
 from tests.factories import PASSWORD, add_route, add_user
 from tests.integration.test_push_state_writer import at_once
 from tests.push_helpers import batch, now_text, reading
@@ -29,7 +29,7 @@ def _login(url: str, reader: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {res.json()['token']}"}
 
 
-def test_two_workers_store_every_batch_once_and_go_with_the_server(db, settings, tmp_path, monkeypatch):
+def test_two_workers_store_every_batch_once_and_go_with_the_server(db, settings, tmp_path):
     readers = [add_user(db, f"reader{i:02d}", "reader") for i in range(TABLETS)]
     today = date.today()
     bodies: dict[str, list[dict]] = {}
@@ -41,8 +41,7 @@ def test_two_workers_store_every_batch_once_and_go_with_the_server(db, settings,
             assignment = dict(conn.execute(text("SELECT meter_id, id FROM assignments")).all())
         bodies[reader] = [batch([reading(m, assignment[m], "1700") for m in meters[k::3]],
                                 device_id=f"tab-{reader}") for k in range(3)]
-    monkeypatch.setenv("FIELDSYNC_WORKERS", "2")
-    server = ServerProcess(settings.database_url, tmp_path).start()
+    server = ServeProcess(settings.database_url, tmp_path, workers=2).start()
     try:
         answers: dict[str, list[httpx.Response]] = {r: [] for r in readers}
 
@@ -62,7 +61,7 @@ def test_two_workers_store_every_batch_once_and_go_with_the_server(db, settings,
 
         server.kill()
         assert _stops_answering(server.url), "a worker outlived the killed server"
-        server = ServerProcess(settings.database_url, tmp_path, port=server.port).start()
+        server = ServeProcess(settings.database_url, tmp_path, port=server.port, workers=2).start()
         headers = _login(server.url, readers[0])
         res = httpx.post(f"{server.url}/api/v1/sync/push", json={**bodies[readers[0]][1], "sent_at": now_text()},
                          headers=headers, timeout=60)
