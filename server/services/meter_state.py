@@ -130,6 +130,37 @@ def from_history(history: list[Any], meter_ids: list[str], depth: int) -> dict[s
     }
 
 
+def actual_reads(conn: Connection, meter_ids: list[str], per_register: int
+                 ) -> dict[tuple[str, str], list[tuple[str, datetime]]]:
+    """The newest ``per_register`` valid actual readings ``(value, read_at)`` of each register of
+    these meters, oldest first, by ``(meter_id, register)``: from the kept rows where they serve
+    (fresh, built from the meter's readings as counted now, reaching back far enough), else
+    from ``readings`` (what the pull's expected band reads)."""
+    if not meter_ids:
+        return {}
+    param = id_list(conn, meter_ids)
+    rows = select_rows(conn, "SELECT meter_id, fresh, readings, recent FROM meter_state WHERE meter_id {ids}", param)
+    counts = dict(select_rows(conn, "SELECT meter_id, count(*) FROM readings WHERE meter_id {ids} GROUP BY meter_id",
+                              param))
+    out: dict[tuple[str, str], list[tuple[str, datetime]]] = defaultdict(list)
+    served: set[str] = set()
+    for meter_id, fresh, built_from, recent in rows:
+        if not fresh or built_from != counts.get(meter_id, 0):
+            continue
+        found = {}
+        for register, kept in decode(recent).items():
+            actual = [(r.value, r.read_at) for r in kept.reads if r.method == "actual" and r.value is not None]
+            if len(actual) < per_register and not kept.complete:
+                break  # older actual readings exist than the row keeps
+            found[(meter_id, register)] = actual[-per_register:] if per_register > 0 else []
+        else:
+            served.add(meter_id)
+            out.update((key, reads) for key, reads in found.items() if reads)
+    for r in recent_reads(conn, [m for m in meter_ids if m not in served], per_register, actual_only=True):
+        out[(r.meter_id, r.register)].append((r.value, r.read_at))
+    return out
+
+
 def add_batch(conn: Connection, states: MeterStates, rows: Iterable[dict], superseded: Iterable[tuple[str, str, str]]
               ) -> None:
     """After a batch has written its readings: its meters' rows with the new readings added, fresh.
@@ -202,5 +233,5 @@ def rebuild_stale(conn: Connection) -> int:
     return rebuild(conn, stale)
 
 
-__all__ = ["KEEP", "Kept", "MeterReads", "MeterStates", "Read", "add_batch", "decode", "encode", "from_history",
+__all__ = ["KEEP", "Kept", "MeterReads", "MeterStates", "Read", "actual_reads", "add_batch", "decode", "encode", "from_history",
            "from_rows", "history_rows", "lock", "rebuild", "rebuild_stale", "save"]

@@ -31,7 +31,6 @@ from field_schemas.pull import (
 from server.auth import Principal
 from server.clock import utcnow
 from server.db.engine import Database
-from server.db.queries import recent_reads
 from server.db.tables import (
     assignments,
     customers,
@@ -45,6 +44,7 @@ from server.db.tables import (
     sync_state,
 )
 from server.errors import ApiError
+from server.services import meter_state
 from server.settings import Settings
 from sync.consumption import ActualRead, expected_band, kwh_text
 from sync.ledger import primary_register
@@ -203,9 +203,7 @@ def _load_meters(conn: Connection, ids: list[str], ctx: PullContext) -> dict[str
         .order_by(seals.c.meter_id, seals.c.position)
     ):
         seals_by_meter[s.meter_id].append(SealOnRecord(number=s.number, position=s.position, installed_at=s.installed_at))
-    history: dict[tuple[str, str], list[tuple[str, datetime]]] = defaultdict(list)
-    for r in recent_reads(conn, ids, ctx.settings.thresholds.consumption_intervals + 1, actual_only=True):
-        history[(r.meter_id, r.register)].append((r.value, r.read_at))
+    history = meter_state.actual_reads(conn, ids, ctx.settings.thresholds.consumption_intervals + 1)
     due = dict(
         conn.execute(
             select(assignments.c.meter_id, func.max(assignments.c.due_until))
