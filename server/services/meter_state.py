@@ -97,6 +97,12 @@ class MeterStates:
         return out
 
 
+def serves(fresh: bool, built_from: int, readings_now: int) -> bool:
+    """Whether a kept row is still what ``readings`` says: marked fresh, and built from as many
+    readings as the meter has now."""
+    return bool(fresh) and built_from == readings_now
+
+
 def from_rows(state_rows: list[Any], meter_ids: list[str], depth: int, counts: dict[str, int]
               ) -> tuple[MeterStates, list[str]]:
     """The kept readings of the rows that serve (fresh, built from the meter's ``counts``
@@ -106,7 +112,7 @@ def from_rows(state_rows: list[Any], meter_ids: list[str], depth: int, counts: d
     states = MeterStates(counts=dict(counts))
     usable = set()
     for meter_id, fresh, built_from, recent in state_rows:
-        if fresh and built_from == counts.get(meter_id, 0):
+        if serves(fresh, built_from, counts.get(meter_id, 0)):
             states.reads[meter_id] = decode(recent)
             if states.newest(meter_id, depth) is not None:
                 usable.add(meter_id)
@@ -145,7 +151,7 @@ def actual_reads(conn: Connection, meter_ids: list[str], per_register: int
     out: dict[tuple[str, str], list[tuple[str, datetime]]] = defaultdict(list)
     served: set[str] = set()
     for meter_id, fresh, built_from, recent in rows:
-        if not fresh or built_from != counts.get(meter_id, 0):
+        if not serves(fresh, built_from, counts.get(meter_id, 0)):
             continue
         found = {}
         for register, kept in decode(recent).items():
@@ -234,4 +240,4 @@ def rebuild_stale(conn: Connection) -> int:
 
 
 __all__ = ["KEEP", "Kept", "MeterReads", "MeterStates", "Read", "actual_reads", "add_batch", "decode", "encode", "from_history",
-           "from_rows", "history_rows", "lock", "rebuild", "rebuild_stale", "save"]
+           "from_rows", "history_rows", "serves", "lock", "rebuild", "rebuild_stale", "save"]
