@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import shutil
 import sqlite3
@@ -225,8 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readings", type=int, default=300, help="readings a tablet (default 300)")
     parser.add_argument("--photos", type=int, default=5, help="photos a reader tablet (default 5)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("FIELDSYNC_WORKERS") or 1),
-                        help="server processes, 'fieldsync serve --workers' (default FIELDSYNC_WORKERS or 1)")
+    push_bench.add_workers_option(parser)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})

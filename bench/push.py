@@ -557,6 +557,11 @@ def print_table(f: dict[str, Any]) -> None:
           f"each op_id stored once {'yes' if f['stored_once'] else 'NO'} {f['stored_counts']}")
 
 
+def add_workers_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("FIELDSYNC_WORKERS") or 1),
+                        help="server processes, 'fieldsync serve --workers' (default FIELDSYNC_WORKERS or 1)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default="",
@@ -565,8 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches-per-tablet", type=int, default=15, help="batches each tablet pushes (default 15)")
     parser.add_argument("--batch-size", type=int, default=500, help="readings a batch (default 500)")
     parser.add_argument("--resend-share", type=float, default=0.1, help="share of batches sent again (default 0.1)")
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("FIELDSYNC_WORKERS") or 1),
-                        help="server processes, 'fieldsync serve --workers' (default FIELDSYNC_WORKERS or 1)")
+    add_workers_option(parser)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--profile", action="store_true",
                         help="run the push service in this process and show where its time goes, instead")

@@ -22,6 +22,9 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # random op_ids: with SQLite's 2 MiB default most of those inserts first read their page back
 # from the file.
 SQLITE_WRITER_CACHE_KIB = 64 * 1024
+# WAL pages between automatic checkpoints (SQLite's default is 1,000): those scattered index pages
+# are written back to the database file once per checkpoint, so fewer checkpoints write them fewer times.
+SQLITE_WRITER_CHECKPOINT_PAGES = 4000
 
 
 def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> Engine:
@@ -52,7 +55,7 @@ def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> Engine:
         cur.execute("PRAGMA temp_store=MEMORY")
         if writer:
             cur.execute(f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}")
-            cur.execute("PRAGMA wal_autocheckpoint=4000")
+            cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WRITER_CHECKPOINT_PAGES}")
         cur.close()
 
     @event.listens_for(engine, "begin")
