@@ -13,15 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from sync.thresholds import Thresholds
 
 SECONDS_PER_DAY = Decimal(86400)
 
 
-@dataclass(frozen=True)
-class ActualRead:
+class ActualRead(NamedTuple):
     """One actual read of a register: its value and when it was taken (UTC)."""
 
     value: Decimal

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
 from operator import attrgetter
-from typing import Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence, overload
 from zoneinfo import ZoneInfo
 
 from sync.consumption import ActualRead
@@ -53,6 +53,41 @@ class CycleRead:
     consumption_kwh: Decimal | None
 
 
+class LazyCycles(Sequence[CycleRead]):
+    """A meter's recent cycles, worked out from its readings the first time a rule asks:
+    only a zero or an unable reading does, so most batches never pay for them."""
+
+    __slots__ = ("_make", "_cycles")
+
+    def __init__(self, make: Callable[[], tuple[CycleRead, ...]]) -> None:
+        self._make = make
+        self._cycles: tuple[CycleRead, ...] | None = None
+
+    def _all(self) -> tuple[CycleRead, ...]:
+        if self._cycles is None:
+            self._cycles = self._make()
+        return self._cycles
+
+    @overload
+    def __getitem__(self, index: int) -> CycleRead: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[CycleRead, ...]: ...
+    def __getitem__(self, index: int | slice) -> CycleRead | tuple[CycleRead, ...]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __iter__(self) -> Iterator[CycleRead]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        return tuple(self) == (tuple(other) if isinstance(other, (tuple, LazyCycles)) else other)
+
+    def __repr__(self) -> str:
+        return f"LazyCycles({self._all()!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class MeterView:
     """One meter with its customer's facts and the history the rules compare with.
@@ -81,8 +116,9 @@ class MeterView:
     seals: tuple[SealView, ...] = ()
     history: Mapping[str, tuple[ActualRead, ...]] = field(default_factory=dict)
     reads_before: int = 0
-    recent_cycles: tuple[CycleRead, ...] = ()
+    recent_cycles: Sequence[CycleRead] = ()
     stored_cycle_values: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    _last: dict[str, ActualRead | None] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def primary_register(self) -> str:
@@ -94,8 +130,12 @@ class MeterView:
         return Decimal(10) ** self.dials
 
     def last_actual(self, register: str) -> ActualRead | None:
-        reads = self.history.get(register, ())
-        return max(reads, key=_read_at) if reads else None
+        try:
+            return self._last[register]  # several rules ask for it, for every reading
+        except KeyError:
+            reads = self.history.get(register, ())
+            last = self._last[register] = max(reads, key=_read_at) if reads else None
+            return last
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +253,7 @@ __all__ = [
     "BatchContext",
     "BatchLedger",
     "CycleRead",
+    "LazyCycles",
     "MeterView",
     "PliersIssue",
     "PliersView",

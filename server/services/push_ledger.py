@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from functools import partial
 from typing import Any, Sequence
 
 import msgspec
@@ -26,7 +27,7 @@ from server.services import meter_state
 from server.services.meter_state import MeterStates, Read
 from sync.consumption import ActualRead, register_advance
 from sync.ledger import (
-    AssignmentView, BatchLedger, CycleRead, MeterView, PliersIssue, PliersView, SealView, UserView, primary_register,
+    AssignmentView, BatchLedger, CycleRead, LazyCycles, MeterView, PliersIssue, PliersView, SealView, UserView, primary_register,
 )
 from sync.push import OpenTask, StoredOp, named_photos
 from sync.thresholds import Thresholds
@@ -203,7 +204,7 @@ def _meters(fetched: Fetched, kept: MeterStates, depth: int, reread: set[tuple[s
         multiplier = Decimal(multiplier_text)
         history: dict[str, tuple[ActualRead, ...]] = {}
         stored_cycle_values: dict[tuple[str, str], str] = {}
-        recent_cycles: tuple[CycleRead, ...] = ()
+        recent_cycles: Sequence[CycleRead] = ()
         # The newest ``depth`` valid readings of each register, oldest first, but a re-read's cycle.
         for register, reads in sorted((kept.newest(meter_id, depth) or {}).items()):
             if reread:
@@ -217,7 +218,7 @@ def _meters(fetched: Fetched, kept: MeterStates, depth: int, reread: set[tuple[s
             if actual:
                 history[register] = tuple(actual)
             if register == primary:
-                recent_cycles = cycle_reads(reads, multiplier, dials)
+                recent_cycles = LazyCycles(partial(cycle_reads, reads, multiplier, dials))
         out[meter_id] = MeterView(
             id=meter_id, customer_id=customer_id, route_id=route_id, district_id=district_id, category=category,
             customer_class=customer_class, multiplier=multiplier, dials=dials, registers=registers,
