@@ -16,6 +16,7 @@ from server.db.audit import audit
 from server.db.engine import Database
 from server.db.tables import devices, login_throttle, tokens, users
 from server.errors import ApiError
+from server.services import writer
 from server.settings import Settings
 
 # Writing last_used_at on every request would turn every read into a write.
@@ -74,7 +75,8 @@ def login(db: Database, settings: Settings, req: LoginRequest) -> LoginResponse:
         )
     token = auth.new_token()
     expires_at = now + timedelta(days=settings.token_ttl_days)
-    with db.write() as conn:
+
+    def record_login(conn: Connection) -> None:
         conn.execute(login_throttle.delete().where(login_throttle.c.username == req.username))
         _touch_device(conn, req.device_id, user.id, req.app_version, now)
         conn.execute(
@@ -90,6 +92,8 @@ def login(db: Database, settings: Settings, req: LoginRequest) -> LoginResponse:
         )
         audit(conn, at=now, actor=user.id, action="login", entity="device", entity_id=req.device_id,
               after={"app_version": req.app_version, "expires_at": expires_at.isoformat()})
+
+    writer.write(db, record_login)
     return LoginResponse(
         token=token,
         expires_at=expires_at,
@@ -142,9 +146,11 @@ def authenticate(db: Database, authorization: str | None) -> auth.Principal:
     if row.expires_at <= now:
         raise ApiError("token_expired", "The token has expired. Log in again; nothing recorded on the tablet is lost.")
     if row.last_used_at is None or now - row.last_used_at > TOKEN_TOUCH_INTERVAL:
-        with db.write() as conn:
+        def touch(conn: Connection) -> None:
             conn.execute(update(tokens).where(tokens.c.token_hash == digest).values(last_used_at=now))
             conn.execute(update(devices).where(devices.c.id == row.device_id).values(last_seen_at=now))
+
+        writer.write(db, touch)
     return auth.Principal(row.user_id, row.name, frozenset(row.roles), row.device_id, digest)
 
 

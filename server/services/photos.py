@@ -37,7 +37,7 @@ from server.db.engine import Database
 from server.db.tables import op_photos, ops, photo_uploads, photos
 from field_schemas.photos import PhotoInfo, PhotoLocation, UploadCreated, UploadRequest
 from server.errors import ApiError
-from server.services import evidence
+from server.services import evidence, writer
 from server.services.push import new_task_id, write_plan
 from server.settings import Settings
 
@@ -91,15 +91,17 @@ def store_photo(db: Database, store: PhotoStore, who: Principal, sha256: str, pa
     """Keep an inspected photo: (True, info) when newly stored, (False, info) when another upload was first."""
     store.put_file(sha256, path, info.content_type)
     size, now = os.path.getsize(path), utcnow()
-    with db.write() as conn:
+
+    def keep_row(conn: Connection) -> tuple[bool, PhotoInfo]:
         evidence.take_turns_with_uploads(conn, [sha256], uploading=True)
         created = _insert_photo(conn, sha256, size, info, who, now)
         if created:
             # The chain of custody: who delivered these bytes, from which device.
             audit(conn, at=now, actor=who.user_id, action="photo.upload", entity="photo", entity_id=sha256,
                   after={"device_id": who.device_id, "size": size, "content_type": info.content_type})
-        row = _photo_row(conn, sha256)
-    return created, photo_info(row)
+        return created, photo_info(_photo_row(conn, sha256))
+
+    return writer.write(db, keep_row)
 
 
 def complete_evidence(db: Database, settings: Settings, who: Principal, sha256: str) -> None:
@@ -113,8 +115,8 @@ def complete_evidence(db: Database, settings: Settings, who: Principal, sha256: 
         if not evidence.waiting_for(conn, sha256):
             return
     now = utcnow()
-    with db.write() as conn:
-        write_plan(conn, evidence.photo_arrived(conn, settings, sha256, new_task_id), who.user_id, now)
+    writer.write(db, lambda conn: write_plan(conn, evidence.photo_arrived(conn, settings, sha256, new_task_id),
+                                             who.user_id, now))
 
 
 def _insert_photo(conn: Connection, sha256: str, size: int, info: ImageInfo, who: Principal, now: datetime) -> bool:
@@ -151,7 +153,8 @@ def start_upload(db: Database, store: PhotoStore, settings: Settings, who: Princ
     if req.size > settings.max_photo_bytes:
         raise too_large(settings.max_photo_bytes)
     now = utcnow()
-    with db.write() as conn:
+
+    def find_or_add(conn: Connection) -> str:
         upload_id = conn.execute(
             select(photo_uploads.c.id).where(
                 photo_uploads.c.user_id == who.user_id, photo_uploads.c.sha256 == req.sha256,
@@ -164,6 +167,9 @@ def start_upload(db: Database, store: PhotoStore, settings: Settings, who: Princ
                 id=upload_id, sha256=req.sha256, size=req.size, user_id=who.user_id, device_id=who.device_id,
                 created_at=now, expires_at=now + timedelta(days=settings.upload_expiry_days),
             ))
+        return upload_id
+
+    upload_id = writer.write(db, find_or_add)
     return UploadCreated(upload_id, upload_offset(store, upload_id))
 
 
@@ -201,8 +207,7 @@ def compose_upload(store: PhotoStore, settings: Settings, upload_id: str) -> tup
 def discard_upload(db: Database, store: PhotoStore, upload_id: str) -> None:
     # Parts first: a row left behind is retried by the garbage collection, parts without a row are not.
     store.upload_discard(upload_id)
-    with db.write() as conn:
-        conn.execute(delete(photo_uploads).where(photo_uploads.c.id == upload_id))
+    writer.write(db, lambda conn: conn.execute(delete(photo_uploads).where(photo_uploads.c.id == upload_id)))
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -219,9 +224,9 @@ def readable_photo(db: Database, who: Principal, sha256: str, variant: str) -> R
     if not allowed:
         raise not_found()
     if who.has(*STAFF):
-        with db.write() as conn:
-            audit(conn, at=utcnow(), actor=who.user_id, action="photo.read", entity="photo", entity_id=sha256,
-                  after={"device_id": who.device_id, "variant": variant})
+        now = utcnow()
+        writer.write(db, lambda conn: audit(conn, at=now, actor=who.user_id, action="photo.read", entity="photo",
+                                            entity_id=sha256, after={"device_id": who.device_id, "variant": variant}))
     return row
 
 

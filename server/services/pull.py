@@ -44,7 +44,7 @@ from server.db.tables import (
     sync_state,
 )
 from server.errors import ApiError
-from server.services import meter_state
+from server.services import meter_state, writer
 from server.settings import Settings
 from sync.consumption import ActualRead, expected_band, kwh_text
 from sync.ledger import primary_register
@@ -121,8 +121,8 @@ def pull(db: Database, settings: Settings, who: Principal, cursor_text: str | No
     next_seq = rows[-1][0] if has_more else max(cursor.seq, last_seq)
     # Recorded at most once a minute: a page of a pull should not queue behind the writer.
     if last_pull_at is None or now - last_pull_at > DEVICE_TOUCH_INTERVAL:
-        with db.write() as conn:
-            conn.execute(update(devices).where(devices.c.id == who.device_id).values(last_pull_at=now, last_seen_at=now))
+        writer.write(db, lambda conn: conn.execute(
+            update(devices).where(devices.c.id == who.device_id).values(last_pull_at=now, last_seen_at=now)))
     return PullResponse(
         cursor=encode_cursor(Cursor(next_seq, cursor.snapshot_until), who.user_id),
         has_more=has_more,

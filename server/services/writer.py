@@ -167,6 +167,20 @@ def writer_of(db: Database) -> GroupWriter:
         return writer
 
 
+def write(db: Database, run: Callable[[Connection], T]) -> T:
+    """``run(conn)`` in a write transaction, from a worker thread; its result once committed.
+
+    On SQLite it joins the group writer's next commit (a savepoint of its own), so the small
+    writes of a request (an upload started, a photo's row, a token's last use) share the fsync
+    of the batches beside them instead of queueing for the one writer connection and paying
+    their own. ``run`` must not open another write itself. Elsewhere: a transaction of its own.
+    """
+    if not db.is_sqlite:
+        with db.write() as conn:
+            return run(conn)
+    return writer_of(db).submit(run).result()
+
+
 def _stop(db: Database) -> None:
     with _lock:
         writer = _writers.pop(id(db), None)
@@ -174,4 +188,4 @@ def _stop(db: Database) -> None:
         writer.stop()
 
 
-__all__ = ["GroupWriter", "MAX_JOBS_PER_COMMIT", "writer_of"]
+__all__ = ["GroupWriter", "MAX_JOBS_PER_COMMIT", "write", "writer_of"]

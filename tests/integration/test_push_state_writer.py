@@ -4,12 +4,13 @@ savepoint of its own, and every answer waits for the shared commit."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import event, insert, select
 
 from server.db.tables import districts
-from server.services.writer import MAX_JOBS_PER_COMMIT, GroupWriter
+from server.services.writer import MAX_JOBS_PER_COMMIT, GroupWriter, write, writer_of
 
 
 def at_once(target, args) -> None:
@@ -310,3 +311,46 @@ def test_two_copies_of_a_batch_at_once_store_it_once(client, db, route):
     assert statuses == ["accepted", "duplicate"]
     with db.read() as conn:
         assert len(conn.execute(select(ops.c.op_id)).all()) == 3
+
+
+def test_small_writes_of_requests_join_the_group_commit(db, backend):
+    """An upload started, a photo's row, a token's last use: written beside the batches, one fsync."""
+    if backend != "sqlite":
+        pytest.skip("the group writer is SQLite's")
+    commits: list[object] = []
+    event.listen(db.writer, "commit", lambda conn: commits.append(conn))
+    started, release = threading.Event(), threading.Event()
+
+    def batch_being_stored(conn):
+        started.set()
+        release.wait(10)
+        return add_district("d-batch")(conn)
+
+    batch = writer_of(db).submit(batch_being_stored)
+    assert started.wait(10)
+    answers: dict[str, str] = {}
+    threads = [threading.Thread(target=lambda i=i: answers.update({f"d-{i}": write(db, add_district(f"d-{i}"))}))
+               for i in range(6)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while writer_of(db)._queue.qsize() < 6 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert batch.result(10) == "d-batch"
+    assert answers == {f"d-{i}": f"d-{i}" for i in range(6)}
+    assert len(commits) == 1
+    assert stored(db) == {"d-batch", *answers}
+
+
+def test_a_small_write_that_fails_is_raised_and_leaves_nothing(db):
+    def fails(conn):
+        conn.execute(insert(districts).values(id="d-half", name="written, then rolled back"))
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        write(db, fails)
+    assert write(db, add_district("d-after")) == "d-after"
+    assert stored(db) == {"d-after"}
