@@ -43,18 +43,30 @@ def stored(db) -> set[str]:
         return set(conn.execute(select(districts.c.id)).scalars())
 
 
-def test_jobs_queued_while_one_runs_commit_together(db, writer):
+def commits_of(db) -> list[object]:
+    """The writer engine's commits from now on, as they happen."""
     commits: list[object] = []
     event.listen(db.writer, "commit", lambda conn: commits.append(conn))
+    return commits
+
+
+def held_job(submit, name: str):
+    """A job that adds district ``name`` once released, submitted and running: (its future, release)."""
     started, release = threading.Event(), threading.Event()
 
     def slow(conn):
         started.set()
         release.wait(10)
-        return add_district("d-first")(conn)
+        return add_district(name)(conn)
 
-    first = writer.submit(slow)
+    future = submit(slow)
     assert started.wait(10)
+    return future, release
+
+
+def test_jobs_queued_while_one_runs_commit_together(db, writer):
+    commits = commits_of(db)
+    first, release = held_job(writer.submit, "d-first")
     rest = [writer.submit(add_district(f"d-{i}")) for i in range(5)]
     release.set()
     assert [f.result(10) for f in [first, *rest]] == ["d-first", *(f"d-{i}" for i in range(5))]
@@ -317,17 +329,8 @@ def test_small_writes_of_requests_join_the_group_commit(db, backend):
     """An upload started, a photo's row, a token's last use: written beside the batches, one fsync."""
     if backend != "sqlite":
         pytest.skip("the group writer is SQLite's")
-    commits: list[object] = []
-    event.listen(db.writer, "commit", lambda conn: commits.append(conn))
-    started, release = threading.Event(), threading.Event()
-
-    def batch_being_stored(conn):
-        started.set()
-        release.wait(10)
-        return add_district("d-batch")(conn)
-
-    batch = writer_of(db).submit(batch_being_stored)
-    assert started.wait(10)
+    commits = commits_of(db)
+    batch, release = held_job(writer_of(db).submit, "d-batch")
     answers: dict[str, str] = {}
     threads = [threading.Thread(target=lambda i=i: answers.update({f"d-{i}": write(db, add_district(f"d-{i}"))}))
                for i in range(6)]
