@@ -42,9 +42,9 @@ def average_daily_kwh(
     reads = sorted(history, key=lambda r: r.read_at)[-(thresholds.consumption_intervals + 1):]
     if len(reads) < max(2, thresholds.consumption_min_history):
         return None
-    energy = Decimal(0)
-    for earlier, later in zip(reads, reads[1:]):
-        energy += register_advance(earlier.value, later.value, dials) * multiplier
+    # Exact decimals: the advances summed, then multiplied, are the intervals' energies summed.
+    energy = sum((register_advance(earlier.value, later.value, dials) for earlier, later in zip(reads, reads[1:])),
+                 Decimal(0)) * multiplier
     seconds = Decimal((reads[-1].read_at - reads[0].read_at).total_seconds())
     if seconds <= 0:
         return None

@@ -109,6 +109,8 @@ def consumption_outside_band(reading: ReadingItem, meter: MeterView, ctx: BatchC
     if value is None or last is None or band is None or value < last.value:
         return None
     kwh = (value - last.value) * meter.multiplier
+    if band.low_kwh <= kwh <= band.high_kwh:
+        return None
     band_text = f"{kwh_text(band.low_kwh)} to {kwh_text(band.high_kwh)} kWh"
     since = f"since the last actual read of {last.read_at.date()}"
     if kwh > band.high_kwh:
@@ -117,13 +119,11 @@ def consumption_outside_band(reading: ReadingItem, meter: MeterView, ctx: BatchC
             f"{kwh_text(kwh)} kWh {since}, above the expected {band_text}. Check the value; "
             "a sudden rise may mean a wrong read or a fault.",
         )
-    if kwh < band.low_kwh:
-        return Flag(
-            "consumption_low",
-            f"{kwh_text(kwh)} kWh {since}, below the expected {band_text}. Check the value; "
-            "a sudden fall may mean a stopped meter or unauthorised use.",
-        )
-    return None
+    return Flag(
+        "consumption_low",
+        f"{kwh_text(kwh)} kWh {since}, below the expected {band_text}. Check the value; "
+        "a sudden fall may mean a stopped meter or unauthorised use.",
+    )
 
 
 def _earlier_cycles(meter: MeterView, cycle: str | None, count: int) -> tuple[CycleRead, ...] | None:
