@@ -54,7 +54,7 @@ from sqlalchemy.engine import make_url
 from field_schemas.auth import LoginRequest
 from field_schemas.push import PushRequest
 from server.auth import Principal, hash_password
-from server.cli.db_cmds import tune_interpreter
+from server.cli.db_cmds import default_workers, tune_interpreter
 from server.db import migrate
 from server.db.engine import Database
 from server.db.tables import assignments, batches, customers, districts, meters, ops, readings, routes, users
@@ -558,8 +558,9 @@ def print_table(f: dict[str, Any]) -> None:
 
 
 def add_workers_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("FIELDSYNC_WORKERS") or 1),
-                        help="server processes, 'fieldsync serve --workers' (default FIELDSYNC_WORKERS or 1)")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="server processes, 'fieldsync serve --workers' (default: as 'fieldsync serve', "
+                             "FIELDSYNC_WORKERS or one a core, at most 4)")
 
 
 def main(argv: list[str] | None = None) -> int:

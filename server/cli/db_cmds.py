@@ -105,10 +105,24 @@ def tune_interpreter() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
+# Serving processes by default: one a core this process may run on, at most this many. One process
+# judges on one core (the interpreter lock); beyond the cores more only cost memory, and on SQLite
+# their writes take turns anyway.
+MAX_DEFAULT_WORKERS = 4
+
+
+def default_workers() -> int:
+    """``FIELDSYNC_WORKERS`` when set, else one process a usable core (at most ``MAX_DEFAULT_WORKERS``)."""
+    if os.environ.get("FIELDSYNC_WORKERS"):
+        return int(os.environ["FIELDSYNC_WORKERS"])
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_WORKERS))
+
+
 @cli.command(help="Serve the API (applies pending migrations first).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), envvar="FIELDSYNC_WORKERS",
+@click.option("--workers", default=default_workers, show_default="one a core, at most 4",
+              type=click.IntRange(1, 64), envvar="FIELDSYNC_WORKERS",
               help="Processes serving requests (FIELDSYNC_WORKERS). Batches are judged in all of them at once; "
                    "on SQLite their writes still take turns.")
 def serve(host: str, port: int, workers: int) -> None:

@@ -39,3 +39,15 @@ def test_postgresql_urls_of_any_driver_use_psycopg(url):
 def test_a_bad_value_stops_the_server_with_its_name():
     with pytest.raises(SystemExit, match="FIELDSYNC_MAX_BATCH_ITEMS='many'"):
         Settings.from_env({"FIELDSYNC_MAX_BATCH_ITEMS": "many"})
+
+
+def test_serve_runs_one_process_a_core_unless_told(monkeypatch):
+    from server.cli import db_cmds
+
+    monkeypatch.delenv("FIELDSYNC_WORKERS", raising=False)
+    monkeypatch.setattr(db_cmds.os, "sched_getaffinity", lambda _pid: {0, 1})
+    assert db_cmds.default_workers() == 2
+    monkeypatch.setattr(db_cmds.os, "sched_getaffinity", lambda _pid: set(range(32)))
+    assert db_cmds.default_workers() == db_cmds.MAX_DEFAULT_WORKERS
+    monkeypatch.setenv("FIELDSYNC_WORKERS", "1")
+    assert db_cmds.default_workers() == 1
