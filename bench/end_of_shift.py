@@ -10,9 +10,9 @@ PostgreSQL database made from the template, dropped afterwards):
   their shift, then sync at once; every outbox is reconciled against the
   server's stored items;
 - items per second over the rush (photos and the final pull included) and
-  until every item was answered (``push/s``), batch
-  latency p50 / p99, the server's peak RSS (VmHWM), requests that failed on a
-  database lock (from the server's log: must be 0);
+  until every item was answered (``push/s``), batch latency p50 / p99, the
+  server's peak RSS (VmHWM) and peak anonymous memory, requests that failed
+  on a database lock (from the server's log: must be 0);
 - the raw baseline in the same database: executemany of as many rows into a
   scratch copy of the readings table, 500-row transactions; the ratio is
   items per second ÷ raw rows per second.
@@ -31,6 +31,7 @@ import shutil
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime
@@ -138,6 +139,43 @@ def peak_rss_mib(pid: int) -> float | None:
     return round(total / 1024, 1) if found_any else None
 
 
+class AnonymousPeak:
+    """The server's peak anonymous memory (RssAnon, summed over its processes), sampled while it
+    runs. VmHWM also counts the database file's pages each process reads through its memory map:
+    shared, and given back under memory pressure like any page cache."""
+
+    def __init__(self, pid: int, every_s: float = 0.5) -> None:
+        self.pid, self.every_s, self.peak_kib = pid, every_s, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> "AnonymousPeak":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mib(self) -> float:
+        return round(self.peak_kib / 1024, 1)
+
+    def _sample(self) -> None:
+        while True:
+            total = 0
+            for process in (self.pid, *_children(self.pid)):
+                try:
+                    status = Path(f"/proc/{process}/status").read_text()
+                except OSError:
+                    continue
+                found = re.search(r"^RssAnon:\s+(\d+) kB", status, re.MULTILINE)
+                total += int(found.group(1)) if found else 0
+            self.peak_kib = max(self.peak_kib, total)
+            if self._stop.wait(self.every_s):
+                return
+
+
 def _children(pid: int) -> list[int]:
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -182,13 +220,15 @@ def run_size(template_url: str, work: Path, tablets: int, args: argparse.Namespa
             photos = args.photos if has_photo_routes(base_url) else 0
             if photos != args.photos:
                 print("this server has no photo routes: the tablets take no photos", flush=True)
-            result = run_simulation(Options(
-                server=base_url, tablets=tablets, readings_per_tablet=args.readings,
-                photos_per_tablet=photos, seed=args.seed, workdir=work / f"tablets-{tablets}",
-            ))
+            with AnonymousPeak(server.pid) as anonymous:
+                result = run_simulation(Options(
+                    server=base_url, tablets=tablets, readings_per_tablet=args.readings,
+                    photos_per_tablet=photos, seed=args.seed, workdir=work / f"tablets-{tablets}",
+                ))
             rss = peak_rss_mib(server.pid)
         figures = simulation_figures(result)
-        figures.update(server_peak_rss_mib=rss, lock_errors=lock_failures(server.log))
+        figures.update(server_peak_rss_mib=rss, server_peak_anon_mib=anonymous.mib,
+                       lock_errors=lock_failures(server.log))
         figures.update(measure_raw(settings, figures["items_sent"]))
     shutil.rmtree(work / f"tablets-{tablets}", ignore_errors=True)
     figures["ratio_to_raw"] = round(figures["items_per_s"] / figures["raw_rows_per_s"], 3)
@@ -205,12 +245,13 @@ def print_table(backend: str, workers: int, station: dict[str, Any], runs: list[
     print(f"\nend of shift on {backend}, {workers} server process{'es' if workers > 1 else ''}: "
           f"station of {station['routes']} routes, {station['meters']} meters "
           f"(built in {station['station_build_s']} s)")
-    print(f"{'tablets':>7} {'items':>7} {'items/s':>8} {'push/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'RSS MiB':>8} {'locks':>5} "
+    print(f"{'tablets':>7} {'items':>7} {'items/s':>8} {'push/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'RSS MiB':>8} {'anon MiB':>8} {'locks':>5} "
           f"{'raw/s':>8} {'ratio':>6} {'push ratio':>10} {'photos':>6} {'reconciled':>10}")
     for f in runs:
         print(f"{f['tablets']:>7} {f['items_sent']:>7} {f['items_per_s']:>8.0f} {f['push_items_per_s'] or 0:>7.0f} "
               f"{f['batch_p50_ms'] or 0:>7.0f} "
-              f"{f['batch_p99_ms'] or 0:>7.0f} {f['server_peak_rss_mib'] or 0:>8.0f} {f['lock_errors']:>5} "
+              f"{f['batch_p99_ms'] or 0:>7.0f} {f['server_peak_rss_mib'] or 0:>8.0f} "
+              f"{f.get('server_peak_anon_mib') or 0:>8.0f} {f['lock_errors']:>5} "
               f"{f['raw_rows_per_s']:>8.0f} {f['ratio_to_raw']:>6.2f} {f['push_ratio_to_raw']:>10.2f} {f['photos_stored']:>6} "
               f"{'yes' if f['reconciled'] else 'NO':>10}")
 

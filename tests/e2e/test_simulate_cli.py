@@ -67,7 +67,7 @@ def test_the_bench_runs_a_tiny_rush_and_reports_every_figure(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     [size] = json.loads(out.read_text())["runs"]
     assert size["reconciled"] and size["lock_errors"] == 0
-    for name in ("items_per_s", "batch_p50_ms", "batch_p99_ms", "server_peak_rss_mib", "raw_rows_per_s",
-                 "ratio_to_raw"):
+    for name in ("items_per_s", "batch_p50_ms", "batch_p99_ms", "server_peak_rss_mib", "server_peak_anon_mib",
+                 "raw_rows_per_s", "ratio_to_raw"):
         assert size[name] > 0, name
     assert "reconciled" in done.stdout
