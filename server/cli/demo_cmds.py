@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from server.cli.common import cli, fail, open_db, settings
-from server.cli.db_cmds import serve_app
+from server.cli.db_cmds import default_workers, serve_app
 from server.demo import DEMO_PASSWORD, DemoError, DemoReport, create_demo_station, logins
 from server.services.cycles import CycleError
 
@@ -31,7 +31,7 @@ def demo(seed: int, routes: int, meters: int, host: str, port: int) -> None:
     _echo_logins(logins(db), created=report.created)
     _echo_try_it("127.0.0.1" if host in ANY_HOST else host, port)
     db.dispose()
-    serve_app(host, port)
+    serve_app(host, port, default_workers())
 
 
 def _summary(report: DemoReport) -> str:
